@@ -1,0 +1,172 @@
+"""Typed parameters: params.yaml is validated here before any stage runs.
+
+Every block rejects unknown keys (with a did-you-mean), wrong types and out-of-range values, and the
+error is one line naming the key, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from muaudit.errors import BadInputError
+
+
+class Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(Block):
+    name: str = "digits"
+    path: str | None = None  # file-based datasets only
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # share of all samples held out as test, stratified
+
+
+class SplitParams(Block):
+    scenario: Literal["random", "class"] = "class"
+    forget_fraction: float = Field(0.1, gt=0, lt=1)  # random scenario: share of train to forget
+    forget_classes: list[int] = [3]  # class scenario: every train sample of these classes
+    seed: int = 0
+
+
+class ModelParams(Block):
+    name: str = "small_cnn"
+
+
+class TrainParams(Block):
+    seed: int = 0
+    epochs: int = Field(30, ge=1)
+    lr: float = Field(1e-3, gt=0)  # Adam learning rate
+    batch_size: int = Field(64, ge=1)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class RetrainParams(Block):
+    seeds: list[int] = [1, 2, 3, 4, 5]
+
+    @field_validator("seeds")
+    @classmethod
+    def _at_least_two_distinct(cls, seeds: list[int]) -> list[int]:
+        if len(seeds) < 2:
+            raise ValueError("at least two seeds are needed to measure the retrain band")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct")
+        return seeds
+
+
+class UnlearnParams(BaseModel):
+    """`methods` plus one block per method; each block is checked against that method's own params."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    methods: list[str] = ["finetune", "gradient_ascent", "random_labels"]
+
+    @model_validator(mode="after")
+    def _check_method_blocks(self) -> UnlearnParams:
+        from muaudit.methods import registry
+
+        known = registry.names()
+        for name in self.methods:
+            if name not in known:
+                raise ValueError(_unknown("unlearn.methods", name, known))
+        for name, block in (self.model_extra or {}).items():
+            if name not in known:
+                raise ValueError(_unknown("unlearn", name, known))
+            registry.get(name).parse_params(block or {}, key=f"unlearn.{name}")
+        return self
+
+    def method_params(self, name: str) -> BaseModel:
+        from muaudit.methods import registry
+
+        block = (self.model_extra or {}).get(name) or {}
+        return registry.get(name).parse_params(block, key=f"unlearn.{name}")
+
+
+class ExtractParams(Block):
+    layers: list[str] | None = None  # None: the model's default layers; logits are always stored
+    batch_size: int = Field(256, ge=1)
+
+
+class MetricsParams(Block):
+    band_tolerance: float = Field(0.02, ge=0)  # absolute slack added to the band's range
+
+
+class RuntimeParams(Block):
+    threads: int = Field(1, ge=1)  # torch threads per stage; changes float results, so it is a param
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    deterministic: bool = True
+
+
+class Params(Block):
+    data: DataParams = DataParams()
+    split: SplitParams = SplitParams()
+    model: ModelParams = ModelParams()
+    train: TrainParams = TrainParams()
+    retrain: RetrainParams = RetrainParams()
+    unlearn: UnlearnParams = UnlearnParams()
+    extract: ExtractParams = ExtractParams()
+    metrics: MetricsParams = MetricsParams()
+    runtime: RuntimeParams = RuntimeParams()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Params:
+        if self.split.scenario == "class" and not self.split.forget_classes:
+            raise ValueError("split.forget_classes: empty; the class scenario needs at least one class")
+        return self
+
+
+def _unknown(key: str, value: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(str(value), known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"{key}: unknown name '{value}'{hint}; expected one of {', '.join(sorted(known))}"
+
+
+def _format(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-after"))
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        parent_model = _model_at(Params, first["loc"][:-1])
+        known = list(parent_model.model_fields) if parent_model else []
+        close = difflib.get_close_matches(str(first["loc"][-1]), known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"{source}: {loc}: unknown key{hint}; expected one of {', '.join(known)}"
+    if ":" in msg and msg.split(":")[0].count(".") >= 1 and " " not in msg.split(":")[0]:
+        return f"{source}: {msg}"
+    return f"{source}: {loc}: {msg} (got {first.get('input')!r})"
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return model
+
+
+def parse_params(raw: Any, source: str = "params.yaml") -> Params:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise BadInputError(f"{source}: expected a mapping of blocks at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise BadInputError(_format(err, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise BadInputError(f"{path}: missing; expected the audit's parameter file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise BadInputError(f"{path}: not valid YAML{where}") from None
+    return parse_params(raw, str(path))

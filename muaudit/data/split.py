@@ -1,0 +1,125 @@
+"""Train/test and forget/retain split, held as one role per sample (index masks, no copies)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from safetensors.numpy import load_file, save_file
+
+from muaudit.data.registry import Dataset
+from muaudit.errors import BadInputError
+from muaudit.io import atomic_write, atomic_write_json, require_file
+
+ROLES = ("forget", "retain", "test")
+
+
+def make_roles(
+    y: np.ndarray,
+    scenario: str,
+    forget_fraction: float,
+    forget_classes: list[int],
+    test_fraction: float,
+    seed: int,
+) -> np.ndarray:
+    """Role of every sample, deterministic in seed. Test is stratified by class."""
+    rng = np.random.default_rng(seed)
+    roles = np.full(len(y), "retain", dtype=object)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        n_test = int(round(test_fraction * len(idx)))
+        roles[rng.permutation(idx)[:n_test]] = "test"
+    train = np.flatnonzero(roles == "retain")
+    if scenario == "random":
+        n_forget = int(round(forget_fraction * len(train)))
+        roles[rng.permutation(train)[:n_forget]] = "forget"
+    elif scenario == "class":
+        missing = sorted(set(forget_classes) - set(np.unique(y).tolist()))
+        if missing:
+            raise BadInputError(f"split.forget_classes: {missing} not in the dataset's labels {sorted(np.unique(y).tolist())}")
+        roles[train[np.isin(y[train], forget_classes)]] = "forget"
+    else:
+        raise BadInputError(f"split.scenario: '{scenario}' is not one of random, class")
+    if not (roles == "forget").any():
+        raise BadInputError("split: the forget set is empty; raise split.forget_fraction or pick other classes")
+    if not (roles == "retain").any():
+        raise BadInputError("split: the retain set is empty; forget fewer samples or classes")
+    return roles.astype(str)
+
+
+def fingerprint(manifest: pd.DataFrame) -> str:
+    h = hashlib.sha256()
+    for sid, role, content in zip(manifest["sample_id"], manifest["role"], manifest["content_hash"], strict=True):
+        h.update(f"{sid}\0{role}\0{content}\n".encode())
+    return h.hexdigest()
+
+
+def write_split(out_dir: str | Path, dataset: Dataset, roles: np.ndarray) -> dict:
+    """Write dataset.safetensors (x, y in manifest order), manifest.parquet and split.json."""
+    out_dir = Path(out_dir)
+    content = dataset.content_hashes()
+    manifest = pd.DataFrame(
+        {"sample_id": dataset.sample_ids, "label": dataset.y, "role": roles, "content_hash": content}
+    )
+    table = pa.Table.from_pandas(manifest, preserve_index=False)
+    atomic_write(out_dir / "manifest.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    tensors = {"x": np.ascontiguousarray(dataset.x, dtype=np.float32), "y": dataset.y.astype(np.int64)}
+    atomic_write(out_dir / "dataset.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+    dataset_fp = hashlib.sha256("".join(content).encode()).hexdigest()
+    summary = {
+        "dataset": dataset.name,
+        "num_classes": int(dataset.num_classes),
+        "input_shape": list(dataset.x.shape[1:]),
+        "dataset_fingerprint": dataset_fp,
+        "split_fingerprint": fingerprint(manifest),
+        "counts": {r: int((roles == r).sum()) for r in ROLES},
+    }
+    atomic_write_json(out_dir / "split.json", summary)
+    return summary
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """The split as arrays: x, y over all samples and an index array per role."""
+
+    x: np.ndarray
+    y: np.ndarray
+    sample_ids: np.ndarray
+    roles: np.ndarray
+    num_classes: int
+    input_shape: tuple[int, ...]
+    info: dict
+
+    def index(self, role: str) -> np.ndarray:
+        return np.flatnonzero(self.roles == role)
+
+
+def load_split(split_dir: str | Path) -> SplitData:
+    import json
+
+    split_dir = Path(split_dir)
+    manifest_path = require_file(split_dir / "manifest.parquet", "the split manifest written by the split stage")
+    try:
+        manifest = pq.read_table(manifest_path).to_pandas()
+    except Exception as err:  # pyarrow raises several types for truncated files
+        raise BadInputError(f"{manifest_path}: not a readable Parquet file ({type(err).__name__})") from None
+    data_path = require_file(split_dir / "dataset.safetensors", "the split tensors written by the split stage")
+    try:
+        tensors = load_file(str(data_path))
+    except Exception as err:
+        raise BadInputError(f"{data_path}: not a readable safetensors file ({type(err).__name__})") from None
+    info = json.loads(require_file(split_dir / "split.json", "the split summary").read_text())
+    return SplitData(
+        x=tensors["x"],
+        y=tensors["y"],
+        sample_ids=manifest["sample_id"].to_numpy(),
+        roles=manifest["role"].to_numpy().astype(str),
+        num_classes=int(info["num_classes"]),
+        input_shape=tuple(info["input_shape"]),
+        info=info,
+    )

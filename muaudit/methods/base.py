@@ -1,0 +1,46 @@
+"""What every unlearning method receives, and the guards shared by all of them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+
+class MethodParams(BaseModel):
+    """Base for a method's hyperparameters: unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DivergedError(RuntimeError):
+    """The method's loss became NaN/inf or the model collapsed; the method is recorded as failed."""
+
+
+@dataclass
+class UnlearnContext:
+    """The original model (read-only), a copy to unlearn in place, and the data as tensors."""
+
+    original: nn.Module
+    model: nn.Module
+    x_forget: torch.Tensor
+    y_forget: torch.Tensor
+    x_retain: torch.Tensor
+    y_retain: torch.Tensor
+    num_classes: int
+    scenario: str
+    forget_classes: tuple[int, ...]
+    seed: int
+    build_model: Callable[[], nn.Module]  # a fresh, randomly initialised model of the same architecture
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed + offset)
+
+
+def check_finite(loss: torch.Tensor, method: str) -> None:
+    if not math.isfinite(float(loss)):
+        raise DivergedError(f"{method}: loss became {float(loss)}")

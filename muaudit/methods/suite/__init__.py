@@ -1,0 +1,1 @@
+"""One module per unlearning method; each registers itself with @register_method."""

@@ -1,0 +1,36 @@
+"""Fine-tune on retain (FT): keep training on D_r only and let the forget set fade."""
+
+import torch
+from pydantic import Field
+from torch.nn import functional as F
+
+from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.registry import register_method
+from muaudit.training import batches
+
+
+class Params(MethodParams):
+    lr: float = Field(0.02, gt=0)  # SGD learning rate
+    momentum: float = Field(0.9, ge=0, lt=1)
+    epochs: int = Field(10, ge=1)  # passes over the retain set
+    batch_size: int = Field(64, ge=1)
+
+
+@register_method(
+    "finetune",
+    params=Params,
+    description="Fine-tune on the retain set (SGD, cross-entropy).",
+    reference="Warnecke et al. 2023; OPTML-Group/Unlearn-Saliency FT",
+)
+def finetune(ctx: UnlearnContext, p: Params):
+    model = ctx.model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum)
+    generator = ctx.generator()
+    for _ in range(p.epochs):
+        for idx in batches(len(ctx.x_retain), p.batch_size, generator):
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(ctx.x_retain[idx]), ctx.y_retain[idx])
+            check_finite(loss, "finetune")
+            loss.backward()
+            optimizer.step()
+    return model.eval()

@@ -1,0 +1,40 @@
+"""Random labels (RL): per epoch, a pass on forget samples with random labels, then a pass on retain."""
+
+import torch
+from pydantic import Field
+from torch.nn import functional as F
+
+from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.registry import register_method
+from muaudit.training import batches
+
+
+class Params(MethodParams):
+    lr: float = Field(0.01, gt=0)  # SGD learning rate
+    momentum: float = Field(0.9, ge=0, lt=1)
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(64, ge=1)
+
+
+@register_method(
+    "random_labels",
+    params=Params,
+    description="Train on forget samples with uniformly random labels, alternating with retain passes.",
+    reference="Golatkar et al. 2020; OPTML-Group/Unlearn-Saliency RL",
+)
+def random_labels(ctx: UnlearnContext, p: Params):
+    model = ctx.model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum)
+    generator = ctx.generator()
+    for _ in range(p.epochs):
+        for x, y in ((ctx.x_forget, None), (ctx.x_retain, ctx.y_retain)):
+            for idx in batches(len(x), p.batch_size, generator):
+                target = (
+                    torch.randint(0, ctx.num_classes, (len(idx),), generator=generator) if y is None else y[idx]
+                )
+                optimizer.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(x[idx]), target)
+                check_finite(loss, "random_labels")
+                loss.backward()
+                optimizer.step()
+    return model.eval()

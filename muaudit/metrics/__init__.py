@@ -1,0 +1,1 @@
+"""Output-level and representation-level metrics, the retrain band and the verdict."""

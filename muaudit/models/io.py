@@ -1,0 +1,45 @@
+"""Weights in safetensors (never pickle) with a JSON sidecar; both written atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from muaudit.errors import BadInputError
+from muaudit.io import atomic_write, atomic_write_json, require_file
+
+WEIGHTS = "model.safetensors"
+SIDECAR = "model.json"
+
+
+def save_model(model: nn.Module, out_dir: str | Path, meta: dict) -> None:
+    out_dir = Path(out_dir)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(out_dir / WEIGHTS, lambda tmp: save_file(state, str(tmp)))
+    atomic_write_json(out_dir / SIDECAR, meta)
+
+
+def load_weights(model: nn.Module, weights_path: str | Path) -> nn.Module:
+    """Load safetensors weights into model; anything else is refused, since pickles can execute code."""
+    weights_path = require_file(weights_path, "a safetensors weights file")
+    try:
+        state = load_file(str(weights_path))
+    except Exception as err:
+        raise BadInputError(f"{weights_path}: not a safetensors file ({type(err).__name__}); pickled weights are refused") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise BadInputError(f"{weights_path}: weights do not match the model ({first})") from None
+    return model
+
+
+def load_model(model: nn.Module, model_dir: str | Path) -> tuple[nn.Module, dict]:
+    model_dir = Path(model_dir)
+    load_weights(model, model_dir / WEIGHTS)
+    meta_path = model_dir / SIDECAR
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    return model.eval(), meta

@@ -1,0 +1,75 @@
+"""The thin part of every stage's main(): params, runtime settings, the MLflow child run, exit codes.
+
+A stage runs the same way from `dvc repro` (its cmd in a fresh interpreter) and from `muaudit run`
+(the same argv in a warm worker process); only the parent run id and the Prefect flow-run id differ,
+and both arrive through the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from muaudit.config import Params, load_params
+from muaudit.errors import MuauditError
+from muaudit.io import sha256_tree
+from muaudit.runtime import configure
+
+PARENT_ENV = "MUAUDIT_PARENT_RUN_ID"
+FLOW_RUN_ENV = "MUAUDIT_FLOW_RUN_ID"
+STAGE_ENV = "MUAUDIT_STAGE"
+NO_TRACKING_ENV = "MUAUDIT_NO_TRACKING"
+
+
+def stage_name(default: str) -> str:
+    return os.environ.get(STAGE_ENV) or os.environ.get("DVC_STAGE") or default
+
+
+def run_stage(
+    default_name: str,
+    argv: list[str] | None,
+    add_args: Callable[[argparse.ArgumentParser], None],
+    body: Callable[[Params, argparse.Namespace], dict],
+    outputs: Callable[[argparse.Namespace], list[str]],
+    params_of: Callable[[Params, argparse.Namespace], dict],
+) -> int:
+    """Parse argv, apply runtime settings, run body inside an MLflow run; return the exit code.
+
+    body returns the metrics to record. Errors become one line on stderr and exit code 1 or 2.
+    """
+    parser = argparse.ArgumentParser(prog=f"tasks.{default_name}")
+    parser.add_argument("--params", default="params.yaml")
+    add_args(parser)
+    args = parser.parse_args(argv)
+    name = stage_name(default_name)
+    try:
+        params = load_params(args.params)
+        env = configure(params.runtime.threads, params.runtime.device, params.runtime.deterministic)
+        if os.environ.get(NO_TRACKING_ENV):
+            body(params, args)
+            return 0
+        from muaudit import tracking
+
+        tags = {"muaudit.invocation": "muaudit" if os.environ.get(PARENT_ENV) else "dvc"}
+        if os.environ.get(FLOW_RUN_ENV):
+            tags["prefect.flow_run_id"] = os.environ[FLOW_RUN_ENV]
+        tags.update({f"env.{k}": str(v) for k, v in env.items()})
+        with tracking.run(name, Path(args.params).parent, os.environ.get(PARENT_ENV), tags) as rec:
+            rec.log_params(params_of(params, args))
+            start = time.perf_counter()
+            metrics = body(params, args) or {}
+            metrics["wall_time_s"] = time.perf_counter() - start
+            rec.log_metrics(metrics)
+            rec.log_dict({p: sha256_tree(p) for p in outputs(args) if Path(p).exists()}, "outputs.sha256.json")
+        return 0
+    except MuauditError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+
+
+def main_exit(code: int) -> None:
+    sys.exit(code)

@@ -1,0 +1,126 @@
+"""MLflow recording through MlflowClient (explicit run ids: MLflow's active run is per thread).
+
+One parent run per audit invocation, one child run per executed stage. The default store is
+`sqlite:///<workspace>/mlflow.db`; MLFLOW_TRACKING_URI overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+EXPERIMENT = os.environ.get("MUAUDIT_EXPERIMENT", "muaudit")
+
+
+def tracking_uri(workspace: str | Path = ".") -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(workspace).resolve() / 'mlflow.db'}"
+
+
+def _quiet() -> None:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def client(workspace: str | Path = "."):
+    _quiet()
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri(workspace))
+
+
+def experiment_id(cl, workspace: str | Path = ".") -> str:
+    exp = cl.get_experiment_by_name(EXPERIMENT)
+    if exp is not None:
+        return exp.experiment_id
+    artifacts = None
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        artifacts = (Path(workspace).resolve() / "mlartifacts").as_uri()
+    try:
+        return cl.create_experiment(EXPERIMENT, artifact_location=artifacts)
+    except Exception:  # another process created it first
+        return cl.get_experiment_by_name(EXPERIMENT).experiment_id
+
+
+def git_commit(workspace: str | Path = ".") -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=workspace, capture_output=True, text=True, timeout=10, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=workspace, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (subprocess.SubprocessError, OSError):
+        return "unknown"
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = str(v)[:6000]
+    return out
+
+
+class RunRecorder:
+    def __init__(self, cl, run_id: str):
+        self.client = cl
+        self.run_id = run_id
+
+    def log_params(self, params: dict) -> None:
+        from mlflow.entities import Param
+
+        flat = _flatten(params)
+        items = [Param(k, v) for k, v in sorted(flat.items())]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, 0) for k, v in sorted(metrics.items()) if v == v]
+        for i in range(0, len(items), 500):
+            self.client.log_batch(self.run_id, metrics=items[i : i + 500])
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in sorted(tags.items())])
+
+    def log_dict(self, obj: dict, name: str) -> None:
+        self.client.log_dict(self.run_id, obj, name)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+
+@contextmanager
+def run(name: str, workspace: str | Path = ".", parent_run_id: str | None = None, tags: dict | None = None):
+    """Open a run (a child when parent_run_id is given); it ends FINISHED, FAILED or KILLED."""
+    cl = client(workspace)
+    all_tags = {"muaudit.stage": name, "git.commit": git_commit(workspace)}
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    all_tags.update(tags or {})
+    created = cl.create_run(experiment_id(cl, workspace), run_name=name, tags=all_tags)
+    recorder = RunRecorder(cl, created.info.run_id)
+    try:
+        yield recorder
+    except KeyboardInterrupt:
+        cl.set_terminated(recorder.run_id, status="KILLED")
+        raise
+    except BaseException:
+        cl.set_terminated(recorder.run_id, status="FAILED")
+        raise
+    cl.set_terminated(recorder.run_id, status="FINISHED")

@@ -1,0 +1,54 @@
+"""extract: activations of the configured layers and the logits of one model on every sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from muaudit.config import ExtractParams, ModelParams
+from muaudit.extraction import extract as forward_extract
+from muaudit.extraction import resolve_layers
+from muaudit.io import atomic_dir, atomic_write_json
+from muaudit.models import build_model, load_model
+from muaudit.store import write_model_activations
+from muaudit.stage import main_exit, run_stage
+from tasks.common import load_split
+
+STATUS_FILE = "_status.json"  # leading underscore: Parquet dataset readers skip it
+
+
+def extract(extract: ExtractParams, model: ModelParams, model_dir: str, split_dir: str, out: str) -> dict:
+    data = load_split(split_dir)
+    meta = json.loads((Path(model_dir) / "model.json").read_text())
+    status = meta.get("status", "ok")
+    if status != "ok":
+        with atomic_dir(out) as tmp:
+            atomic_write_json(tmp / STATUS_FILE, {"status": status})
+        return {}
+    net, _ = load_model(build_model(model.name, data.input_shape, data.num_classes), model_dir)
+    layers = resolve_layers(net, extract.layers)
+    acts = forward_extract(net, torch.from_numpy(data.x), layers, extract.batch_size)
+    write_model_activations(out, data.sample_ids, data.roles, data.y, acts)
+    return {f"dim_{name}": float(a.shape[1]) for name, a in acts.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    def add(p):
+        p.add_argument("--model-dir", required=True)
+        p.add_argument("--split", required=True)
+        p.add_argument("--out", required=True)
+
+    return run_stage(
+        "extract",
+        argv,
+        add,
+        lambda params, a: extract(params.extract, params.model, a.model_dir, a.split, a.out),
+        lambda a: [a.out],
+        lambda p, a: {"extract": p.extract.model_dump(), "model": p.model.model_dump()},
+    )
+
+
+if __name__ == "__main__":
+    main_exit(main())

@@ -1,0 +1,44 @@
+"""metrics: the consolidated long table data/metrics/metrics.parquet, with the band and the verdicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from muaudit.config import MetricsParams, RetrainParams, UnlearnParams
+from muaudit.io import atomic_write
+from muaudit.metrics.compute import compute_metrics
+from muaudit.stage import main_exit, run_stage
+
+
+def metrics(metrics: MetricsParams, retrain: RetrainParams, unlearn: UnlearnParams, activations: str,
+            models: str, out: str) -> dict:
+    retrain_ids = [f"retrain_{s}" for s in retrain.seeds]
+    table = compute_metrics(activations, models, retrain_ids, list(unlearn.methods), metrics.band_tolerance)
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    atomic_write(Path(out) / "metrics.parquet", lambda tmp: pq.write_table(arrow, tmp, compression="zstd"))
+    verdicts = table[(table.metric == "verdict") & (table.layer == "")]
+    return {f"verdict_{label}": float((verdicts.label == label).sum()) for label in sorted(set(verdicts.label))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    def add(p):
+        p.add_argument("--activations", required=True)
+        p.add_argument("--models", required=True)
+        p.add_argument("--out", required=True)
+
+    return run_stage(
+        "metrics",
+        argv,
+        add,
+        lambda params, a: metrics(params.metrics, params.retrain, params.unlearn, a.activations, a.models, a.out),
+        lambda a: [a.out],
+        lambda p, a: {"metrics": p.metrics.model_dump(), "retrain.seeds": p.retrain.seeds,
+                      "unlearn.methods": p.unlearn.methods},
+    )
+
+
+if __name__ == "__main__":
+    main_exit(main())

@@ -1,0 +1,34 @@
+"""split: load the dataset, assign forget/retain/test roles, write the manifest and fingerprints."""
+
+from __future__ import annotations
+
+from muaudit.config import DataParams, SplitParams
+from muaudit.data import get_dataset, make_roles, write_split
+from muaudit.stage import main_exit, run_stage
+
+
+def split(data: DataParams, split: SplitParams, out: str) -> dict:
+    dataset = get_dataset(data.name, data.path)
+    roles = make_roles(
+        dataset.y, split.scenario, split.forget_fraction, split.forget_classes, data.test_fraction, split.seed
+    )
+    return write_split(out, dataset, roles)
+
+
+def main(argv: list[str] | None = None) -> int:
+    def body(params, args):
+        summary = split(params.data, params.split, args.out)
+        return {f"n_{role}": n for role, n in summary["counts"].items()}
+
+    return run_stage(
+        "split",
+        argv,
+        lambda p: p.add_argument("--out", required=True),
+        body,
+        lambda a: [a.out],
+        lambda p, a: {"data": p.data.model_dump(), "split": p.split.model_dump()},
+    )
+
+
+if __name__ == "__main__":
+    main_exit(main())

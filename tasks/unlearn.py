@@ -1,0 +1,111 @@
+"""unlearn: apply one unlearning method to the original model.
+
+Outcomes are artifacts too: a method that raises, diverges or collapses the model writes model.json
+with status `failed` and the error (no weights); a method that does not apply to the scenario writes
+status `skipped`. Other methods, the metrics and the report still run.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import traceback
+
+import torch
+
+from muaudit.config import ModelParams, RuntimeParams, SplitParams
+from muaudit.methods import UnlearnContext, registry
+from muaudit.methods.base import MethodParams
+from muaudit.models import build_model, load_model, save_model
+from muaudit.runtime import resolve_device
+from muaudit.stage import main_exit, run_stage
+from muaudit.training import seeded_model
+from tasks.common import accuracies, load_split, role_tensors
+
+METHOD_SEED = 0
+COLLAPSE_MARGIN = 0.05  # retain accuracy within this of chance counts as a collapsed model
+
+
+def unlearn(method: str, method_params: MethodParams, model: ModelParams, split: SplitParams,
+            runtime: RuntimeParams, split_dir: str, original_dir: str, out: str) -> dict:
+    spec = registry.get(method)
+    data = load_split(split_dir)
+
+    def build():
+        return build_model(model.name, data.input_shape, data.num_classes)
+
+    base = {"method": method, "params": method_params.model_dump(), "model": model.name,
+            "split_fingerprint": data.info["split_fingerprint"], "torch_version": torch.__version__,
+            "device": resolve_device(runtime.device), "threads": runtime.threads,
+            "deterministic": runtime.deterministic}
+    if split.scenario not in spec.scenarios:
+        reason = f"{method} applies to the {', '.join(spec.scenarios)} scenario only, not '{split.scenario}'"
+        print(f"skipped: {reason}")
+        save_status(out, {**base, "status": "skipped", "reason": reason})
+        return {"skipped": 1.0}
+    original, _ = load_model(build(), original_dir)
+    x_f, y_f = role_tensors(data, "forget")
+    x_r, y_r = role_tensors(data, "retain")
+    ctx = UnlearnContext(
+        original=original.requires_grad_(False), model=seeded_model(lambda: copy.deepcopy(original), METHOD_SEED),
+        x_forget=x_f, y_forget=y_f, x_retain=x_r, y_retain=y_r, num_classes=data.num_classes,
+        scenario=split.scenario, forget_classes=tuple(split.forget_classes), seed=METHOD_SEED,
+        build_model=build,
+    )
+    ctx.model.requires_grad_(True)
+    try:
+        result = spec.fn(ctx, method_params)
+        _check_healthy(result, data)
+    except Exception as err:  # any method error is an outcome to report, not a crash of the audit
+        print(f"failed: {method}: {err}")
+        save_status(out, {**base, "status": "failed", "error": f"{type(err).__name__}: {err}",
+                          "traceback": traceback.format_exc(limit=3)})
+        return {"failed": 1.0}
+    metrics = accuracies(result, data)
+    save_model(result, out, {**base, "status": "ok", **metrics})
+    return metrics
+
+
+def _check_healthy(model, data) -> None:
+    for name, p in model.state_dict().items():
+        if not torch.isfinite(p).all():
+            raise RuntimeError(f"non-finite weights in {name}")
+    acc = accuracies(model, data)["acc_retain"]
+    chance = 1.0 / data.num_classes
+    if not math.isfinite(acc) or acc <= chance + COLLAPSE_MARGIN:
+        raise RuntimeError(f"model collapsed: retain accuracy {acc:.3f} is at chance ({chance:.3f})")
+
+
+def save_status(out: str, meta: dict) -> None:
+    from pathlib import Path
+
+    from muaudit.io import atomic_dir, atomic_write_json
+
+    with atomic_dir(out) as tmp:
+        atomic_write_json(Path(tmp) / "model.json", meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    def add(p):
+        p.add_argument("--method", required=True)
+        p.add_argument("--split", required=True)
+        p.add_argument("--original", required=True)
+        p.add_argument("--out", required=True)
+
+    def body(params, a):
+        return unlearn(a.method, params.unlearn.method_params(a.method), params.model, params.split,
+                       params.runtime, a.split, a.original, a.out)
+
+    return run_stage(
+        "unlearn",
+        argv,
+        add,
+        body,
+        lambda a: [a.out],
+        lambda p, a: {"method": a.method, f"unlearn.{a.method}": p.unlearn.method_params(a.method).model_dump(),
+                      "model": p.model.model_dump(), "runtime": p.runtime.model_dump()},
+    )
+
+
+if __name__ == "__main__":
+    main_exit(main())
