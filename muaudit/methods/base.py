@@ -42,5 +42,5 @@ class UnlearnContext:
 
 
 def check_finite(loss: torch.Tensor, method: str) -> None:
-    if not math.isfinite(float(loss)):
-        raise DivergedError(f"{method}: loss became {float(loss)}")
+    if not math.isfinite(float(loss.detach())):
+        raise DivergedError(f"{method}: loss became {float(loss.detach())}")

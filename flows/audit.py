@@ -1,0 +1,94 @@
+"""The `audit` flow: run the stale stages of dvc.yaml as Prefect tasks, independent ones in parallel.
+
+DVC decides what is stale (muaudit.pipeline.make_plan); Prefect keeps no cache of its own. Each task
+runs its stage's dvc.yaml cmd in a warm worker process, then records it in dvc.lock with `dvc commit`.
+A failed stage blocks only the stages that depend on it.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Executor
+
+from prefect import flow, task
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from muaudit.pipeline import Plan, commit, lock_entry_digest
+from muaudit.stage import FLOW_RUN_ENV, PARENT_ENV
+
+_POOL: Executor | None = None  # set by audit(); tasks submit stage work to it
+
+
+class StageFailed(RuntimeError):
+    pass
+
+
+@task(name="stage")
+def run_stage(workspace: str, stage: str, cmd: str, parent_run_id: str, flow_run_id: str) -> str:
+    from flows.workers import run_in_worker
+
+    env = {PARENT_ENV: parent_run_id, FLOW_RUN_ENV: flow_run_id}
+    if _POOL is not None:
+        code, run_id = _POOL.submit(run_in_worker, cmd, stage, env).result()
+    else:  # already inside a dedicated worker process (e.g. a Dask worker)
+        code, run_id = run_in_worker(cmd, stage, env)
+    if code != 0:
+        raise StageFailed(f"stage {stage} exited with code {code}")
+    commit(workspace, stage)
+    if run_id:
+        from muaudit import tracking
+
+        tracking.client(workspace).set_tag(run_id, "dvc.stage_hash", lock_entry_digest(workspace, stage))
+    return stage
+
+
+def schedule(plan: Plan, submit, poll_s: float = 0.02) -> dict[str, str]:
+    """Submit each stage once its upstream stages succeeded; returns stage -> ok | failed | blocked."""
+    outcome: dict[str, str] = {}
+    pending = list(plan.stages)
+    running: dict[str, object] = {}
+    while pending or running:
+        for stage in list(pending):
+            ups = plan.upstream.get(stage, [])
+            if any(outcome.get(u) in ("failed", "blocked") for u in ups):
+                outcome[stage] = "blocked"
+                pending.remove(stage)
+            elif all(outcome.get(u) == "ok" for u in ups):
+                running[stage] = submit(stage)
+                pending.remove(stage)
+        for stage, future in list(running.items()):
+            state = future.state
+            if state.is_final():
+                outcome[stage] = "ok" if state.is_completed() else "failed"
+                if not state.is_completed():
+                    print(f"stage {stage} failed: {state.message}")
+                del running[stage]
+        if running:
+            time.sleep(poll_s)
+    return outcome
+
+
+def use_pool(pool: Executor | None) -> None:
+    """Tasks of this process submit their stage work to pool (None: run it in the task's own process)."""
+    global _POOL
+    _POOL = pool
+
+
+@flow(name="audit", log_prints=True)
+def audit(workspace: str, plan: dict, parent_run_id: str) -> dict[str, str]:
+    """plan is a muaudit.pipeline.Plan as a dict, so that the flow run's parameters stay plain JSON."""
+    from prefect.runtime import flow_run
+
+    plan = Plan(**plan)
+    flow_run_id = str(flow_run.id or "")
+
+    def submit(stage: str):
+        return run_stage.with_options(name=stage, task_run_name=stage).submit(
+            workspace, stage, plan.cmds[stage], parent_run_id, flow_run_id
+        )
+
+    return schedule(plan, submit)
+
+
+def task_runner(workers: int):
+    return ThreadPoolTaskRunner(max_workers=max(1, workers))

@@ -1,0 +1,53 @@
+"""Workspace conventions: where state lives, and the lock that keeps two audits from interleaving."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from muaudit.errors import MuauditError
+
+STATE_DIR = ".muaudit"
+REPORT = Path("data/report/index.html")
+
+
+class WorkspaceBusy(MuauditError):
+    exit_code = 1
+
+
+def prefect_env(workspace: str | Path) -> None:
+    """Keep Prefect's state inside the workspace, quiet and offline; an explicit PREFECT_API_URL wins."""
+    ws = Path(workspace).resolve()
+    os.environ.setdefault("PREFECT_HOME", str(ws / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_UI_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@contextmanager
+def exclusive(workspace: str | Path):
+    """Hold the workspace lock; a second audit on the same workspace exits at once with a clear message."""
+    state = Path(workspace) / STATE_DIR
+    state.mkdir(exist_ok=True)
+    path = state / "audit.lock"
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise WorkspaceBusy(f"{path}: another audit ({holder}) is running on this workspace; wait for it to finish") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()}")
+    fh.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
