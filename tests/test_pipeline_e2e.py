@@ -1,0 +1,97 @@
+"""The whole pipeline for real (Prefect flow, DVC stages, MLflow runs) on a tiny params file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import BIN, TINY, make_workspace, muaudit
+
+pytestmark = pytest.mark.slow
+
+
+def snapshot(ws: Path) -> dict[str, tuple[int, int]]:
+    """(inode, mtime_ns) of every artifact file: unchanged means the stage did not rerun."""
+    return {
+        str(p.relative_to(ws)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in (ws / "data").rglob("*")
+        if p.is_file() and ".gitignore" not in p.name
+    }
+
+
+def child_runs(ws: Path, parent_id: str) -> set[str]:
+    from mlflow.tracking import MlflowClient
+
+    cl = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    runs = cl.search_runs(cl.get_experiment_by_name("muaudit").experiment_id,
+                          f"tags.mlflow.parentRunId = '{parent_id}'", max_results=500)
+    return {r.info.run_name for r in runs}
+
+
+def audit_runs(ws: Path):
+    from mlflow.tracking import MlflowClient
+
+    cl = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    return cl.search_runs(cl.get_experiment_by_name("muaudit").experiment_id, "tags.`muaudit.kind` = 'audit'",
+                          order_by=["attributes.start_time ASC"], max_results=50)
+
+
+def test_run_noop_and_one_method_change(tiny_workspace: Path, prefect_server: str):
+    ws = tiny_workspace
+    env = {"PREFECT_API_URL": prefect_server}
+    first = muaudit(ws, "run", "--workers", "2", env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "Report:" in first.stdout and (ws / "data/report/index.html").exists()
+    assert "| finetune |" in first.stdout
+    status = subprocess.run([str(BIN / "dvc"), "status"], cwd=ws, capture_output=True, text=True)
+    assert "up to date" in status.stdout
+
+    runs = audit_runs(ws)
+    stages = child_runs(ws, runs[-1].info.run_id)
+    assert {"split", "train", "retrain@1", "retrain@2", "unlearn@finetune", "extract_original", "metrics",
+            "report"} <= stages and len(stages) == 13
+    before = snapshot(ws)
+
+    noop = muaudit(ws, "run", env={"PREFECT_API_URL": "http://127.0.0.1:9/api"})  # no Prefect is needed
+    assert noop.returncode == 0 and "Nothing is stale" in noop.stdout
+    runs = audit_runs(ws)
+    assert runs[-1].data.tags["muaudit.noop"] == "true" and runs[-1].data.tags["muaudit.stale_stages"] == ""
+    assert snapshot(ws) == before
+
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["unlearn"]["gradient_ascent"]["lr"] = 0.02
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = muaudit(ws, "status")
+    assert "unlearn@gradient_ascent:" in status.stdout and "unlearn.gradient_ascent modified" in status.stdout
+    assert "unlearn@finetune" not in status.stdout
+
+    second = muaudit(ws, "run", "--workers", "2", env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    after = snapshot(ws)
+    changed = {p for p in before if before[p] != after.get(p)}
+    assert changed, "nothing reran"
+    reran_prefixes = ("data/models/gradient_ascent/", "data/activations/model=gradient_ascent/", "data/metrics/",
+                      "data/report/")
+    assert all(p.startswith(reran_prefixes) for p in changed), sorted(changed)
+    assert any(p.startswith("data/models/gradient_ascent/") for p in changed)
+    assert child_runs(ws, audit_runs(ws)[-1].info.run_id) == {
+        "unlearn@gradient_ascent", "extract_unlearn@gradient_ascent", "metrics", "report"}
+
+
+def test_muaudit_run_and_dvc_repro_make_identical_artifacts(tmp_path: Path, prefect_server: str):
+    a = make_workspace(tmp_path / "a", TINY)
+    b = make_workspace(tmp_path / "b", TINY)
+    assert muaudit(a, "run", "--workers", "2", env={"PREFECT_API_URL": prefect_server}).returncode == 0
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    repro = subprocess.run([str(BIN / "dvc"), "repro"], cwd=b, capture_output=True, text=True, env=env, timeout=900)
+    assert repro.returncode == 0, repro.stderr[-3000:]
+
+    def outs(ws: Path) -> dict:
+        lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]
+        return {name: [(o["path"], o["md5"]) for o in st["outs"]] for name, st in lock.items() if name != "report"}
+
+    assert outs(a) == outs(b)
+    assert (a / "data/metrics/metrics.parquet").read_bytes() == (b / "data/metrics/metrics.parquet").read_bytes()
