@@ -93,5 +93,6 @@ def prefect_server(tmp_path_factory):
 
 
 def muaudit(ws: Path, *args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "muaudit"), "-C", str(ws), *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    """Run this checkout's CLI (python -m from the repo root, so a worktree tests its own code)."""
+    return subprocess.run([sys.executable, "-m", "muaudit.cli", "-C", str(ws), *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
