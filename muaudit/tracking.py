@@ -23,6 +23,7 @@ def tracking_uri(workspace: str | Path = ".") -> str:
 def _quiet() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     import logging
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
