@@ -82,7 +82,10 @@ def concentration(resid: np.ndarray, ref: np.ndarray, k: int) -> float:
     """Share of ‖resid‖_F² inside the top-k principal directions of ref (rows = samples)."""
     _, _, vt = np.linalg.svd(ref - ref.mean(0), full_matrices=False)
     total = float(np.sum(resid * resid))
-    return float(np.sum((resid @ vt[:k].T) ** 2) / total) if total > 0 else float("nan")
+    # a residual at round-off level (identical up to rotation) has no direction: undefined, not concentrated
+    if total <= 1e-20 * float(np.sum(ref * ref)):
+        return float("nan")
+    return float(np.sum((resid @ vt[:k].T) ** 2) / total)
 
 
 def _distance(ctx, m: str, r: str, layer: str, role: str, kind: str) -> float:
