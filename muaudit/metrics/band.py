@@ -35,6 +35,7 @@ import numpy as np
 from muaudit.metrics.table import row
 
 ACC = "accuracy"
+EDGE = 1e-9
 
 
 def aggregates(rows: list[dict]) -> dict[tuple, dict[str, float]]:
@@ -60,7 +61,8 @@ def position(v: float, lo: float, hi: float, side: str) -> int:
     """-1 below, +1 above, 0 inside or on the harmless side; NaN cannot be judged (0)."""
     if not np.isfinite(v):
         return 0
-    pos = -1 if v < lo else (1 if v > hi else 0)
+    # a value on the edge is inside: lo/hi are sums of floats (1.0 vs 0.979167 + 0.020833 must not count)
+    pos = -1 if v < lo - EDGE else (1 if v > hi + EDGE else 0)
     if (side == "low" and pos == 1) or (side == "high" and pos == -1):
         return 0
     return pos
