@@ -90,8 +90,23 @@ class ExtractParams(Block):
     batch_size: int = Field(256, ge=1)
 
 
-class MetricsParams(Block):
-    band_tolerance: float = Field(0.02, ge=0)  # absolute slack added to the band's range
+class MetricsParams(BaseModel):
+    """The `metrics:` block; its schema (band knobs, enabled metrics, per-metric blocks) lives with the
+    metric registry, so adding a metric needs no change here."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="after")
+    def _check(self) -> MetricsParams:
+        from muaudit.metrics import registry
+
+        registry.parse_config(self.model_dump())
+        return self
+
+    def parsed(self):
+        from muaudit.metrics import registry
+
+        return registry.parse_config(self.model_dump())
 
 
 class RuntimeParams(Block):

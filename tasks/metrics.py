@@ -13,14 +13,17 @@ from muaudit.metrics.compute import compute_metrics
 from muaudit.stage import main_exit, run_stage
 
 
-def metrics(metrics: MetricsParams, retrain: RetrainParams, unlearn: UnlearnParams, activations: str,
-            models: str, out: str) -> dict:
+def metrics(metrics: MetricsParams, retrain: RetrainParams, unlearn: UnlearnParams, scenario: str,
+            activations: str, models: str, out: str) -> dict:
     retrain_ids = [f"retrain_{s}" for s in retrain.seeds]
-    table = compute_metrics(activations, models, retrain_ids, list(unlearn.methods), metrics.band_tolerance)
+    timings: dict[str, float] = {}
+    table = compute_metrics(activations, models, retrain_ids, list(unlearn.methods), metrics.parsed(), scenario,
+                            timings)
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     atomic_write(Path(out) / "metrics.parquet", lambda tmp: pq.write_table(arrow, tmp, compression="zstd"))
     verdicts = table[(table.metric == "verdict") & (table.layer == "")]
-    return {f"verdict_{label}": float((verdicts.label == label).sum()) for label in sorted(set(verdicts.label))}
+    out = {f"verdict_{label}": float((verdicts.label == label).sum()) for label in sorted(set(verdicts.label))}
+    return out | {f"time_{name}_s": t for name, t in timings.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,10 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         "metrics",
         argv,
         add,
-        lambda params, a: metrics(params.metrics, params.retrain, params.unlearn, a.activations, a.models, a.out),
+        lambda params, a: metrics(params.metrics, params.retrain, params.unlearn, params.split.scenario,
+                                  a.activations, a.models, a.out),
         lambda a: [a.out],
         lambda p, a: {"metrics": p.metrics.model_dump(), "retrain.seeds": p.retrain.seeds,
-                      "unlearn.methods": p.unlearn.methods},
+                      "unlearn.methods": p.unlearn.methods, "split.scenario": p.split.scenario},
     )
 
 

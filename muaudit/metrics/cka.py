@@ -3,46 +3,61 @@
 Why debiased: forget sets are small (n ~ 150 on digits) while layers have d ~ 16-512 units, and the
 biased estimator is inflated when d approaches n, which would make every model look similar on the
 forget set. The feature-space form costs O(n d^2) and O(d^2) memory, so n = 10k, d = 512 takes well
-under a second.
+under a second. Columns are centered first, so Σᵢxᵢ = 0 and the unbiased-HSIC terms reduce to the
+cross product XᵀY and the squared row norms; Context caches both, so a model's self-terms are computed
+once per (layer, role) and each pair costs one XᵀY.
+
+Row metric `cka` (model, reference = a retrain seed, layer, role): higher is closer to retraining.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from muaudit.metrics.registry import register_metric
+from muaudit.metrics.table import row
 
-def _unbiased_hsic_terms(x: np.ndarray, y: np.ndarray) -> float:
-    """Unbiased HSIC(XX^T, YY^T) * n(n-3), computed without forming n x n Grams."""
-    n = x.shape[0]
-    # tr(K~ L~) with zeroed diagonals: ||X^T Y||_F^2 - sum_i |x_i|^2 |y_i|^2
-    xty = x.T @ y
-    sq_x = np.einsum("ij,ij->i", x, x)
-    sq_y = np.einsum("ij,ij->i", y, y)
-    tr_kl = float(np.sum(xty * xty) - sq_x @ sq_y)
-    # 1^T K~ 1 = |sum_i x_i|^2 - sum_i |x_i|^2
-    sx, sy = x.sum(0), y.sum(0)
-    sum_k = float(sx @ sx - sq_x.sum())
-    sum_l = float(sy @ sy - sq_y.sum())
-    # 1^T K~ L~ 1 = sum_i (K~1)_i (L~1)_i, with (K~1)_i = x_i . sum_x - |x_i|^2
-    k1 = x @ sx - sq_x
-    l1 = y @ sy - sq_y
-    sum_kl = float(k1 @ l1)
-    return tr_kl + sum_k * sum_l / ((n - 1) * (n - 2)) - 2.0 * sum_kl / (n - 2)
+
+def hsic_n(cross_fro2: float, sq_x: np.ndarray, sq_y: np.ndarray) -> float:
+    """Unbiased HSIC(XXᵀ, YYᵀ) · n(n−3) for column-centered X, Y from ‖XᵀY‖_F² and the squared row norms."""
+    n = len(sq_x)
+    # Zero-diagonal Grams: tr(K~L~) = ‖XᵀY‖² − Σ|xᵢ|²|yᵢ|²; 1ᵀK~1 = −Σ|xᵢ|²; (K~1)ᵢ = −|xᵢ|² (centered).
+    sxy = float(sq_x @ sq_y)
+    return cross_fro2 - sxy + sq_x.sum() * sq_y.sum() / ((n - 1) * (n - 2)) - 2.0 * sxy / (n - 2)
+
+
+def cka_from_parts(xty: np.ndarray, sq_x, sq_y, xx_fro2: float, yy_fro2: float) -> float:
+    if len(sq_x) < 4:
+        return float("nan")
+    xy = hsic_n(float(np.sum(xty * xty)), sq_x, sq_y)
+    xx = hsic_n(xx_fro2, sq_x, sq_x)
+    yy = hsic_n(yy_fro2, sq_y, sq_y)
+    if xx <= 0 or yy <= 0:
+        return float("nan")
+    return float(xy / np.sqrt(xx * yy))
 
 
 def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     """Debiased linear CKA of two activation matrices over the same n samples (rows)."""
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"CKA needs the same samples: {x.shape[0]} vs {y.shape[0]} rows")
-    if x.shape[0] < 4:
-        return float("nan")
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     x = x - x.mean(0)
     y = y - y.mean(0)
-    xy = _unbiased_hsic_terms(x, y)
-    xx = _unbiased_hsic_terms(x, x)
-    yy = _unbiased_hsic_terms(y, y)
-    if xx <= 0 or yy <= 0:
-        return float("nan")
-    return float(xy / np.sqrt(xx * yy))
+    sq_x, sq_y = np.einsum("ij,ij->i", x, x), np.einsum("ij,ij->i", y, y)
+    gx, gy = x.T @ x, y.T @ y
+    return cka_from_parts(x.T @ y, sq_x, sq_y, float(np.sum(gx * gx)), float(np.sum(gy * gy)))
+
+
+@register_metric("cka", judge={"cka": "low"}, scope="representation")
+def cka_metric(ctx, params) -> list[dict]:
+    """Debiased linear CKA to each retrain seed, per layer and role."""
+    rows = []
+    for layer in ctx.layers:
+        for role in ("forget", "retain", "test"):
+            for m, r in ctx.pairs():
+                _, sq_m, g_m, _ = ctx.centered(m, layer, role)
+                _, sq_r, g_r, _ = ctx.centered(r, layer, role)
+                rows.append(row(m, r, layer, role, "cka", cka_from_parts(ctx.cross(m, r, layer, role), sq_m, sq_r, g_m, g_r)))
+    return rows

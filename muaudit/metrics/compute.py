@@ -1,17 +1,16 @@
-"""Compute every metric from the activation store (never from the models)."""
+"""Compute every enabled metric from the activation store (never from the models), then band and verdicts."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
-import numpy as np
-
-from muaudit.data import ROLES
+from muaudit.errors import BadInputError
+from muaudit.metrics import registry
 from muaudit.metrics.band import band_and_verdicts
-from muaudit.metrics.cka import linear_cka
-from muaudit.metrics.table import row, to_frame
-from muaudit.store import read_layer
+from muaudit.metrics.context import Context
+from muaudit.metrics.table import to_frame
 
 
 def model_status(models_root: str | Path, model_id: str) -> dict:
@@ -19,41 +18,30 @@ def model_status(models_root: str | Path, model_id: str) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"status": "missing"}
 
 
-def stored_layers(activations_root: str | Path, model_id: str) -> list[str]:
-    base = Path(activations_root) / f"model={model_id}"
-    return sorted(p.name.removeprefix("layer=") for p in base.glob("layer=*"))
+def has_activations(activations_root: str | Path, model_id: str) -> bool:
+    return (Path(activations_root) / f"model={model_id}" / "layer=logits").exists()
 
 
 def compute_metrics(activations_root: str, models_root: str, retrain_ids: list[str], method_ids: list[str],
-                    band_tolerance: float):
+                    cfg: registry.MetricsConfig | dict | None = None, scenario: str = "class",
+                    timings: dict[str, float] | None = None):
+    """The long metrics table; per-metric wall times go into `timings` when given."""
+    if not isinstance(cfg, registry.MetricsConfig):
+        cfg = registry.parse_config(cfg or {})
     statuses = {m: model_status(models_root, m).get("status", "ok") for m in ["original", *retrain_ids, *method_ids]}
+    statuses = {m: ("missing" if s == "ok" and not has_activations(activations_root, m) else s) for m, s in statuses.items()}
     ok_models = [m for m, s in statuses.items() if s == "ok"]
-    layers = stored_layers(activations_root, retrain_ids[0])
+    if sum(m in ok_models for m in retrain_ids) < 2:
+        raise BadInputError("metrics: fewer than two retrain seeds have activations; the band needs at least two")
+    ctx = Context(activations_root, ok_models, retrain_ids, scenario)
     rows: list[dict] = []
-    cache: dict[tuple[str, str], tuple] = {}
-
-    def load(model: str, layer: str):
-        if (model, layer) not in cache:
-            cache[(model, layer)] = read_layer(activations_root, model, layer)
-        return cache[(model, layer)]
-
-    for model in ok_models:
-        meta, logits = load(model, "logits")
-        pred = logits.argmax(1)
-        for role in ROLES:
-            mask = (meta["role"] == role).to_numpy()
-            rows.append(row(model, "", "logits", role, "accuracy", float((pred[mask] == meta["label"].to_numpy()[mask]).mean())))
-    for layer in layers:
-        for role in ROLES:
-            for model in ok_models:
-                meta_m, x_m = load(model, layer)
-                mask = (meta_m["role"] == role).to_numpy()
-                for ref in retrain_ids:
-                    if ref == model:
-                        continue
-                    meta_r, x_r = load(ref, layer)
-                    if not np.array_equal(meta_m["sample_id"].to_numpy(), meta_r["sample_id"].to_numpy()):
-                        raise ValueError(f"activations of {model} and {ref} at {layer} cover different samples")
-                    rows.append(row(model, ref, layer, role, "cka", linear_cka(x_m[mask], x_r[mask])))
-    rows += band_and_verdicts(rows, statuses, retrain_ids, band_tolerance)
+    for name in cfg.enabled:
+        spec = registry.get(name)
+        if scenario not in spec.scenarios:
+            continue
+        start = time.perf_counter()
+        rows += spec.fn(ctx, cfg.metric_params(name))
+        if timings is not None:
+            timings[name] = time.perf_counter() - start
+    rows += band_and_verdicts(rows, statuses, retrain_ids, cfg, registry.sides())
     return to_frame(rows)

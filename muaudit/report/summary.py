@@ -12,31 +12,44 @@ from muaudit.io import atomic_write_bytes
 ROLE_ACC = [("forget", "forget acc"), ("retain", "retain acc"), ("test", "test acc")]
 
 
+# (metric, layer, role, column, format): key output numbers, then the penultimate layer `fc`
+KEY = [("mia_efficacy", "logits", "forget", "MIA-eff"), ("avg_gap", "logits", "", "Avg. Gap"),
+       ("cka", "fc", "forget", "CKA fc (forget)"), ("procrustes", "fc", "forget", "Procrustes fc (forget)"),
+       ("probe", "fc", "forget", "probe fc (forget)")]
+
+
+def _one(df: pd.DataFrame, **eq) -> float | None:
+    for k, v in eq.items():
+        df = df[df[k] == v]
+    return float(df.value.iloc[0]) if len(df) else None
+
+
 def summary_table(table: pd.DataFrame, retrain_ids: list[str], methods: list[str]) -> pd.DataFrame:
     """One row per model judged (original and methods) plus the retrain band, as display strings."""
     band = table[(table.model == "retrain") & (table.reference == "band")]
+    judged = table[table.reference == "band"]
     acc = table[(table.metric == "accuracy") & (table.reference == "")]
-    cka = table[(table.metric == "cka") & (table.reference == "band")]
     verdict = table[(table.metric == "verdict") & (table.layer == "")].set_index("model")["label"]
-    layers = sorted(set(cka.layer))
+    layer_verdict = table[(table.metric == "verdict") & (table.layer != "")]
+
+    def fmt(v):
+        return "–" if v is None else f"{v:.3f}"
+
     rows = []
     for model in ["original", *methods]:
-        r = {"model": model, "verdict": verdict.get(model, "")}
+        lv = layer_verdict[layer_verdict.model == model]
+        outside = ", ".join(lv[lv.label == "outside"].layer) or "none"
+        r = {"model": model, "verdict": verdict.get(model, ""), "outside band": outside if len(lv) else "–"}
         for role, col in ROLE_ACC:
-            v = acc[(acc.model == model) & (acc.role == role)].value
-            r[col] = f"{v.iloc[0]:.3f}" if len(v) else "–"
-        for layer in layers:
-            v = cka[(cka.model == model) & (cka.layer == layer) & (cka.role == "forget")].value
-            r[f"CKA {layer} (forget)"] = f"{v.iloc[0]:.3f}" if len(v) else "–"
+            r[col] = fmt(_one(acc, model=model, role=role))
+        for metric, layer, role, col in KEY:
+            r[col] = fmt(_one(judged, model=model, metric=metric, layer=layer, role=role))
         rows.append(r)
-    b = {"model": f"retrain band ({len(retrain_ids)} seeds)", "verdict": ""}
-    for role, col in ROLE_ACC:
-        lo = band[(band.metric == "accuracy:low") & (band.role == role)].value
-        hi = band[(band.metric == "accuracy:high") & (band.role == role)].value
-        b[col] = f"[{lo.iloc[0]:.3f}, {hi.iloc[0]:.3f}]" if len(lo) else "–"
-    for layer in layers:
-        lo = band[(band.metric == "cka:low") & (band.layer == layer) & (band.role == "forget")].value
-        b[f"CKA {layer} (forget)"] = f"≥ {lo.iloc[0]:.3f}" if len(lo) else "–"
+    b = {"model": f"retrain band ({len(retrain_ids)} seeds)", "verdict": "", "outside band": ""}
+    for metric, layer, role, col in [("accuracy", "logits", r, c) for r, c in ROLE_ACC] + KEY:
+        lo = _one(band, metric=f"{metric}:low", layer=layer, role=role)
+        hi = _one(band, metric=f"{metric}:high", layer=layer, role=role)
+        b[col] = f"[{lo:.3f}, {hi:.3f}]" if lo is not None else "–"
     rows.append(b)
     return pd.DataFrame(rows)
 

@@ -1,0 +1,104 @@
+"""The audit context every metric function reads: models, roles, and cached matrices from the store.
+
+Caches (all float64, computed once per audit): raw activations per (model, layer); centered matrices and
+their row norms / Gram norms per (model, layer, role); cross products XᵀY per (model, model, layer, role),
+shared by CKA, Procrustes and the phenomena; softmax outputs per model.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from muaudit.data import ROLES
+from muaudit.store import read_layer
+
+
+class Context:
+    def __init__(self, activations_root: str | Path, ok_models: list[str], retrain_ids: list[str],
+                 scenario: str = "class", seed: int = 0):
+        self.root = Path(activations_root)
+        self.retrain_ids = [m for m in retrain_ids if m in ok_models]
+        self.models = list(ok_models)  # every model with activations, retrains included
+        self.scenario = scenario
+        self.seed = seed  # for every subsample and fold split, so the table is reproducible
+        meta, _ = self._read(self.retrain_ids[0], "logits")
+        self.sample_ids = meta["sample_id"].to_numpy()
+        self.roles = meta["role"].to_numpy()
+        self.labels = meta["label"].to_numpy().astype(np.int64)
+        base = self.root / f"model={self.retrain_ids[0]}"
+        self.layers = sorted(p.name.removeprefix("layer=") for p in base.glob("layer=*") if p.name != "layer=logits")
+        self._raw: dict = {}
+        self._cent: dict = {}
+        self._cross: dict = {}
+        self._probs: dict = {}
+        self._memo: dict = {}
+
+    # --- samples -------------------------------------------------------------------------------
+    def mask(self, role: str) -> np.ndarray:
+        return self.roles == role
+
+    @cached_property
+    def role_index(self) -> dict[str, np.ndarray]:
+        return {r: np.flatnonzero(self.roles == r) for r in ROLES}
+
+    # --- activations ---------------------------------------------------------------------------
+    def _read(self, model: str, layer: str):
+        return read_layer(self.root, model, layer)
+
+    def raw(self, model: str, layer: str) -> np.ndarray:
+        key = (model, layer)
+        if key not in self._raw:
+            meta, x = self._read(model, layer)
+            if hasattr(self, "sample_ids") and not np.array_equal(meta["sample_id"].to_numpy(), self.sample_ids):
+                raise ValueError(f"activations of {model} at {layer} cover different samples than {self.retrain_ids[0]}")
+            self._raw[key] = x.astype(np.float64)
+        return self._raw[key]
+
+    def centered(self, model: str, layer: str, role: str) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """(X centered over the role's samples, squared row norms, ‖XᵀX‖_F², ‖X‖_F²)."""
+        key = (model, layer, role)
+        if key not in self._cent:
+            x = self.raw(model, layer)[self.mask(role)]
+            x = x - x.mean(0)
+            sq = np.einsum("ij,ij->i", x, x)
+            gram = x.T @ x
+            self._cent[key] = (x, sq, float(np.sum(gram * gram)), float(sq.sum()))
+        return self._cent[key]
+
+    def cross(self, a: str, b: str, layer: str, role: str) -> np.ndarray:
+        """XₐᵀX_b of the role-centered matrices (d_a x d_b); computed once per unordered pair."""
+        if (b, a, layer, role) in self._cross:
+            return self._cross[(b, a, layer, role)].T
+        key = (a, b, layer, role)
+        if key not in self._cross:
+            self._cross[key] = self.centered(a, layer, role)[0].T @ self.centered(b, layer, role)[0]
+        return self._cross[key]
+
+    def memo(self, key: tuple, fn):
+        """Cache any derived matrix (aligned/normalised representations) for the audit's lifetime."""
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
+
+    # --- outputs -------------------------------------------------------------------------------
+    def probs(self, model: str) -> np.ndarray:
+        if model not in self._probs:
+            z = self.raw(model, "logits")
+            z = z - z.max(1, keepdims=True)  # stable softmax
+            p = np.exp(z)
+            self._probs[model] = p / p.sum(1, keepdims=True)
+        return self._probs[model]
+
+    def pairs(self):
+        """(model, reference) for every model against every retrain seed other than itself (leave-one-out)."""
+        for m in self.models:
+            for r in self.retrain_ids:
+                if r != m:
+                    yield m, r
+
+    def others(self, model: str) -> list[str]:
+        """The retrain references of a model: all seeds, or for a retrained model the other seeds."""
+        return [r for r in self.retrain_ids if r != model]

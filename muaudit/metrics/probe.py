@@ -1,0 +1,93 @@
+"""Linear-probe recoverability of the forgotten information from frozen features, cross-fitted.
+
+Probe: StandardScaler + L2 logistic regression (lbfgs, multinomial, C = `probe_C`, `max_iter`), fit on
+the frozen layer features; the scaler is fit on the probe's training samples only. Capacity is fixed, so
+the same probe on the retrained models gives the band.
+
+- class scenario, row metric `probe` (role forget): "are the forgotten classes still linearly decodable?"
+  The forget set is split into `folds` stratified folds (seeded). For fold f the probe is fit on all test
+  samples plus the forget samples outside f and scores label accuracy on fold f; the value is the
+  accuracy over all forget samples. Fit and score never share a sample. Retain is left out of the fit so
+  the probe sees the same amount of data per class as on held-out data, and because the unlearned models
+  were fit on it.
+- random scenario, row metric `probe` (role forget): membership probe, forget (1) vs test (0), the larger
+  side subsampled (seeded) to the smaller; binary probe, stratified k-fold; the value is the AUC of the
+  out-of-fold decision scores (each sample scored by the probe that did not see it). 0.5 = chance.
+Higher = more recoverable; judged on both sides of the band (lower than retraining = features destroyed).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from muaudit.metrics.output import auc
+from muaudit.metrics.registry import MetricParams, register_metric
+from muaudit.metrics.table import row
+
+
+class ProbeParams(MetricParams):
+    probe_C: float = 0.1  # L2 strength; fixed so every model gets the same probe capacity
+    folds: int = 5
+    max_iter: int = 200
+    seed: int = 0
+
+
+def _probe(p: ProbeParams):
+    return make_pipeline(StandardScaler(), LogisticRegression(C=p.probe_C, max_iter=p.max_iter))
+
+
+def _folds(y: np.ndarray, p: ProbeParams):
+    k = int(min(p.folds, np.bincount(y).max()))
+    # classes with fewer samples than folds are allowed: StratifiedKFold warns, splits them as it can
+    return StratifiedKFold(n_splits=max(k, 2), shuffle=True, random_state=p.seed).split(np.zeros(len(y)), y)
+
+
+def class_probe_accuracy(x: np.ndarray, y: np.ndarray, forget: np.ndarray, heldout: np.ndarray, p: ProbeParams) -> float:
+    """Cross-fitted accuracy on the forget samples of a probe fit on held-out + other forget folds."""
+    correct = np.zeros(len(forget), bool)
+    for fit_f, score_f in _folds(y[forget], p):
+        fit = np.concatenate([heldout, forget[fit_f]])
+        clf = _probe(p).fit(x[fit], y[fit])
+        correct[score_f] = clf.predict(x[forget[score_f]]) == y[forget[score_f]]
+    return float(correct.mean())
+
+
+def membership_probe_auc(x_pos: np.ndarray, x_neg: np.ndarray, p: ProbeParams) -> float:
+    """Out-of-fold AUC of a linear probe separating x_pos (members) from x_neg, balanced by subsampling."""
+    rng = np.random.default_rng(p.seed)
+    n = min(len(x_pos), len(x_neg))
+    xp = x_pos[np.sort(rng.choice(len(x_pos), n, replace=False))]
+    xn = x_neg[np.sort(rng.choice(len(x_neg), n, replace=False))]
+    x, y = np.concatenate([xp, xn]), np.r_[np.ones(n, int), np.zeros(n, int)]
+    score = np.zeros(2 * n)
+    for fit, test in _folds(y, p):
+        score[test] = _probe(p).fit(x[fit], y[fit]).decision_function(x[test])
+    return auc(score[y == 1], score[y == 0])
+
+
+@register_metric("probe", judge={"probe": "both"}, scope="representation", params=ProbeParams)
+def probe_metric(ctx, params: ProbeParams) -> list[dict]:
+    """Cross-fitted linear-probe recoverability on the forget set (class labels or membership)."""
+    rows = []
+    forget, test = ctx.role_index["forget"], ctx.role_index["test"]
+    # One BLAS thread: the fits are small (n ~ 500, d <= 512), and thread start-up dominated (3-10x slower).
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)  # StratifiedKFold on tiny classes
+        for layer in ctx.layers:
+            for m in ctx.models:
+                x = ctx.raw(m, layer)
+                if ctx.scenario == "class":
+                    v = class_probe_accuracy(x, ctx.labels, forget, test, params)
+                else:
+                    v = membership_probe_auc(x[forget], x[test], params)
+                rows.append(row(m, "", layer, "forget", "probe", v))
+    return rows

@@ -1,0 +1,127 @@
+"""Metric registry: a metric is one function `(ctx, params) -> rows` plus one params block in params.yaml.
+
+Register with @register_metric in a module of muaudit/metrics/ (imported below); enable it by listing its
+name in `metrics.enabled` and, if it has knobs, give it a block `metrics.<name>: {...}`. The band, the
+verdict and the report need no change: every row goes through the same band rule, and `judge` tells the
+verdict which side of the band is a discrepancy for each row metric the function emits.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from muaudit.errors import BadInputError
+
+# How a value outside the band is read: "low" only below the band is a discrepancy (similarities),
+# "high" only above (distances, gaps), "both" either side (values such as accuracies).
+SIDES = ("low", "high", "both")
+
+
+class MetricParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    fn: Callable
+    params: type[MetricParams]
+    judge: dict[str, str]  # row metric name -> side
+    scope: str  # "output" | "representation"
+    description: str = ""
+    scenarios: tuple[str, ...] = ("random", "class")
+
+
+_REGISTRY: dict[str, MetricSpec] = {}
+
+
+def register_metric(name: str, *, judge: dict[str, str], scope: str, params: type[MetricParams] = MetricParams,
+                    scenarios: tuple[str, ...] = ("random", "class")):
+    if any(s not in SIDES for s in judge.values()):
+        raise ValueError(f"metric {name}: judge sides must be in {SIDES}")
+
+    def deco(fn):
+        _REGISTRY[name] = MetricSpec(name, fn, params, dict(judge), scope, (fn.__doc__ or "").strip(), scenarios)
+        return fn
+
+    return deco
+
+
+def _load() -> dict[str, MetricSpec]:
+    # Importing the family modules registers their metrics; one import line per family.
+    from muaudit.metrics import cka, output, phenomena, probe, procrustes  # noqa: F401
+
+    return _REGISTRY
+
+
+def get(name: str) -> MetricSpec:
+    return _load()[name]
+
+
+def names() -> list[str]:
+    return sorted(_load())
+
+
+def sides() -> dict[str, str]:
+    """Row metric name -> side, over every registered metric."""
+    return {m: s for spec in _load().values() for m, s in spec.judge.items()}
+
+
+class VerdictParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    output: list[str] = ["accuracy", "mia_efficacy"]  # row metrics that decide the output verdict
+    representation: list[str] = ["cka", "procrustes", "probe"]  # ... and the per-layer representation verdict
+    layer_min_outside: int = Field(2, ge=1)  # a layer is outside when this many of its quantities are
+    min_layers_outside: int = Field(1, ge=1)  # the representation is outside when this many layers are
+
+
+class MetricsConfig(BaseModel):
+    """The whole `metrics:` block; per-metric blocks arrive as extra keys and are checked by their metric."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    band_tolerance: float = Field(0.02, ge=0)  # absolute half-width floor of every band
+    band_widen: float = Field(1.5, ge=0)  # band = [min, max] of retrain aggregates widened by this x range
+    enabled: list[str] = ["accuracy", "mia_efficacy", "loss_auc", "agreement", "kl", "avg_gap",
+                          "cka", "procrustes", "probe", "asymmetry", "direction", "concentration"]
+    verdict: VerdictParams = VerdictParams()
+
+    def metric_params(self, name: str) -> MetricParams:
+        block = (self.model_extra or {}).get(name) or {}
+        return _parse(get(name), block)
+
+
+def _parse(spec: MetricSpec, block) -> MetricParams:
+    key = f"metrics.{spec.name}"
+    if not isinstance(block, dict):
+        raise BadInputError(f"{key}: expected a mapping of knobs, got {block!r}")
+    try:
+        return spec.params.model_validate(block)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        return _raise(f"{key}.{loc}: {first['msg']} (known: {', '.join(spec.params.model_fields) or 'none'})")
+
+
+def _raise(msg: str):
+    raise BadInputError(msg)
+
+
+def parse_config(block: dict) -> MetricsConfig:
+    """Validate the `metrics:` block: unknown metric names, unknown knobs and bad values fail with one line."""
+    cfg = MetricsConfig.model_validate(block or {})
+    known = names()
+    for name in [*cfg.enabled, *(cfg.model_extra or {})]:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise BadInputError(f"metrics: unknown metric '{name}'{hint}; expected one of {', '.join(known)}")
+        cfg.metric_params(name)
+    for m in [*cfg.verdict.output, *cfg.verdict.representation]:
+        if m not in sides():
+            raise BadInputError(f"metrics.verdict: unknown row metric '{m}'; expected one of {', '.join(sorted(sides()))}")
+    return cfg
+
