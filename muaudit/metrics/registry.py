@@ -75,7 +75,7 @@ class VerdictParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     output: list[str] = ["accuracy", "mia_efficacy"]  # row metrics that decide the output verdict
     representation: list[str] = ["cka", "procrustes", "probe"]  # ... and the per-layer representation verdict
-    layer_min_outside: int = Field(2, ge=1)  # a layer is outside when this many of its quantities are
+    layer_min_outside: int = Field(3, ge=1)  # a layer is outside when this many of its quantities are
     min_layers_outside: int = Field(1, ge=1)  # the representation is outside when this many layers are
 
 
