@@ -68,21 +68,27 @@ class UnlearnParams(BaseModel):
     def _check_method_blocks(self) -> UnlearnParams:
         from muaudit.methods import registry
 
-        known = registry.names()
+        blocks = self.model_extra or {}
+        known = registry.names() + sorted(n for n, b in blocks.items() if registry.is_user_block(b))
         for name in self.methods:
             if name not in known:
                 raise ValueError(_unknown("unlearn.methods", name, known))
-        for name, block in (self.model_extra or {}).items():
+        for name, block in blocks.items():
             if name not in known:
                 raise ValueError(_unknown("unlearn", name, known))
-            registry.get(name).parse_params(block or {}, key=f"unlearn.{name}")
+            registry.parse(name, block)  # a user block's target is imported here: bad targets fail early
         return self
+
+    def method_spec(self, name: str):
+        """The method's spec; blocks with a `target` name a user method (module:attr)."""
+        from muaudit.methods import registry
+
+        return registry.resolve(name, (self.model_extra or {}).get(name))
 
     def method_params(self, name: str) -> BaseModel:
         from muaudit.methods import registry
 
-        block = (self.model_extra or {}).get(name) or {}
-        return registry.get(name).parse_params(block, key=f"unlearn.{name}")
+        return registry.parse(name, (self.model_extra or {}).get(name))[1]
 
 
 class ExtractParams(Block):

@@ -3,6 +3,11 @@
 Outcomes are artifacts too: a method that raises, diverges or collapses the model writes model.json
 with status `failed` and the error (no weights); a method that does not apply to the scenario writes
 status `skipped`. Other methods, the metrics and the report still run.
+
+Cost: every gradient-enabled forward of the model being unlearned is counted (a forward pre-hook, so
+methods need no bookkeeping), plus what methods report with ctx.count; the stage returns
+cost_vs_retrain = passes / (train.epochs x |retain|). model.json holds the deterministic pass count only,
+never timings, so it stays byte-identical across runs.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import torch
 from muaudit.config import ModelParams, RuntimeParams, SplitParams
 from muaudit.methods import UnlearnContext, registry
 from muaudit.methods.base import MethodParams
+from muaudit.methods.registry import MethodSpec
 from muaudit.models import build_model, load_model, save_model
 from muaudit.runtime import resolve_device
 from muaudit.stage import main_exit, run_stage
@@ -27,8 +33,10 @@ COLLAPSE_MARGIN = 0.05  # retain accuracy within this of chance counts as a coll
 
 
 def unlearn(method: str, method_params: MethodParams, model: ModelParams, split: SplitParams,
-            runtime: RuntimeParams, split_dir: str, original_dir: str, out: str) -> dict:
-    spec = registry.get(method)
+            runtime: RuntimeParams, split_dir: str, original_dir: str, out: str,
+            spec: MethodSpec | None = None, train_epochs: int | None = None) -> dict:
+    """spec: pass it for user methods (params block with a target); train_epochs: for cost_vs_retrain."""
+    spec = spec or registry.get(method)
     data = load_split(split_dir)
 
     def build():
@@ -53,6 +61,7 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
         build_model=build,
     )
     ctx.model.requires_grad_(True)
+    counter = ctx.model.register_forward_pre_hook(lambda _m, args: _count_forward(ctx, args))
     try:
         result = spec.fn(ctx, method_params)
         _check_healthy(result, data)
@@ -61,9 +70,18 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
         save_status(out, {**base, "status": "failed", "error": f"{type(err).__name__}: {err}",
                           "traceback": traceback.format_exc(limit=3)})
         return {"failed": 1.0}
+    finally:
+        counter.remove()
     metrics = accuracies(result, data)
-    save_model(result, out, {**base, "status": "ok", **metrics})
+    save_model(result, out, {**base, "status": "ok", "sample_passes": ctx.sample_passes, **metrics})
+    if train_epochs:
+        metrics["cost_vs_retrain"] = ctx.sample_passes / (train_epochs * len(x_r))
     return metrics
+
+
+def _count_forward(ctx: UnlearnContext, args) -> None:
+    if torch.is_grad_enabled() and args and torch.is_tensor(args[0]):
+        ctx.count(len(args[0]))
 
 
 def _check_healthy(model, data) -> None:
@@ -94,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(params, a):
         return unlearn(a.method, params.unlearn.method_params(a.method), params.model, params.split,
-                       params.runtime, a.split, a.original, a.out)
+                       params.runtime, a.split, a.original, a.out, spec=params.unlearn.method_spec(a.method),
+                       train_epochs=params.train.epochs)
 
     return run_stage(
         "unlearn",

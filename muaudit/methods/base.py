@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -36,6 +36,12 @@ class UnlearnContext:
     forget_classes: tuple[int, ...]
     seed: int
     build_model: Callable[[], nn.Module]  # a fresh, randomly initialised model of the same architecture
+    sample_passes: int = field(default=0)  # forward+backward sample passes so far (cost vs retraining)
+
+    def count(self, n_samples: int) -> None:
+        """Record n forward+backward sample passes. Gradient-enabled forwards of `model` are counted by the
+        unlearn stage itself; methods call this only for passes it cannot see (other nets, vmap)."""
+        self.sample_passes += int(n_samples)
 
     def generator(self, offset: int = 0) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed + offset)

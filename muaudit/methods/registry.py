@@ -1,4 +1,9 @@
-"""Method registry: @register_method on a function (ctx, params) -> nn.Module in its own module."""
+"""Method registry: @register_method on a function (ctx, params) -> nn.Module in its own module.
+
+Users add methods from their own package without editing muaudit: a params block with a `target`,
+e.g. `unlearn.my_method: {target: "my_pkg.unlearn:my_method", lr: 0.01}`, is resolved by import. The
+attr is a MethodSpec (its Params check the other keys) or a function (ctx, params_dict) -> nn.Module.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,16 @@ import difflib
 import importlib
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError
 from torch import nn
 
 from muaudit.errors import BadInputError
 from muaudit.methods.base import MethodParams, UnlearnContext
 
 SCENARIOS = ("random", "class")
+TARGET_KEY = "target"  # in a params block: "module:attr" of a user method
 
 
 @dataclass(frozen=True)
@@ -78,3 +84,71 @@ def get(name: str) -> MethodSpec:
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise BadInputError(f"unlearn.methods: unknown method '{name}'{hint}; expected one of {', '.join(sorted(_METHODS))}")
     return _METHODS[name]
+
+
+def describe() -> list[dict]:
+    """One entry per built-in method, for `muaudit methods`: name, description, scenarios, reference and
+    hyperparameters with their defaults."""
+    return [
+        {
+            "name": spec.name,
+            "description": spec.description,
+            "scenarios": list(spec.scenarios),
+            "reference": spec.reference,
+            "hyperparameters": {k: f.default for k, f in spec.params.model_fields.items()},
+        }
+        for spec in (get(n) for n in names())
+    ]
+
+
+class UserParams(MethodParams):
+    """Params of a user function method: any keys, handed to the function as a dict."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+def is_user_block(block) -> bool:
+    return isinstance(block, dict) and TARGET_KEY in block
+
+
+def resolve(name: str, block: dict | None = None) -> MethodSpec:
+    """The spec for `name`: imported from the block's `target` when it has one, else the registered method."""
+    if not is_user_block(block):
+        return get(name)
+    key = f"unlearn.{name}.{TARGET_KEY}"
+    if name in names():
+        raise BadInputError(f"{key}: '{name}' is a built-in method; give your method another name")
+    target = block[TARGET_KEY]
+    if not isinstance(target, str) or target.count(":") != 1:
+        raise BadInputError(f"{key}: expected 'module:attr', got {target!r}")
+    module_name, attr = target.split(":")
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as err:
+        raise BadInputError(f"{key}: cannot import module '{module_name}' ({err})") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise BadInputError(f"{key}: module '{module_name}' has no attribute '{attr}'")
+        obj = getattr(obj, part)
+    if isinstance(obj, MethodSpec):
+        return replace(obj, name=name, reference=obj.reference or target)
+    if not callable(obj):
+        raise BadInputError(f"{key}: '{target}' is neither a function nor a MethodSpec")
+    doc = (obj.__doc__ or f"user method {target}").strip().splitlines()[0]
+    return MethodSpec(name, _call_with_dict(obj), UserParams, doc, SCENARIOS, target)
+
+
+def _call_with_dict(fn):
+    def call(ctx: UnlearnContext, p: MethodParams) -> nn.Module:
+        return fn(ctx, p.model_dump())
+
+    return call
+
+
+def parse(name: str, block: dict | None) -> tuple[MethodSpec, MethodParams]:
+    """Resolve the method and check its block (`target` excluded) against its params."""
+    spec = resolve(name, block)
+    block = block or {}
+    if isinstance(block, dict):
+        block = {k: v for k, v in block.items() if k != TARGET_KEY}
+    return spec, spec.parse_params(block, key=f"unlearn.{name}")

@@ -10,7 +10,7 @@ from muaudit.training import batches
 
 
 class Params(MethodParams):
-    lr: float = Field(0.02, gt=0)  # SGD learning rate
+    lr: float = Field(0.05, gt=0)  # SGD learning rate
     momentum: float = Field(0.9, ge=0, lt=1)
     epochs: int = Field(10, ge=1)  # passes over the retain set
     batch_size: int = Field(64, ge=1)

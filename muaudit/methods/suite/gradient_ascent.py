@@ -11,7 +11,7 @@ from muaudit.training import batches
 
 class Params(MethodParams):
     lr: float = Field(0.01, gt=0)  # SGD learning rate
-    epochs: int = Field(3, ge=1)  # passes over the forget set
+    epochs: int = Field(5, ge=1)  # passes over the forget set
     batch_size: int = Field(32, ge=1)
     max_grad_norm: float = Field(1.0, gt=0)  # clip: ascent is unbounded and collapses models without it
 

@@ -1,0 +1,79 @@
+"""Building blocks shared by several methods: paired batches, tempered KL, feature hooks, gradient masks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from muaudit.training import batches
+
+
+def sgd(model: nn.Module, lr: float, momentum: float) -> torch.optim.Optimizer:
+    return torch.optim.SGD((p for p in model.parameters() if p.requires_grad), lr=lr, momentum=momentum)
+
+
+def cycled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Endless reshuffled batches over n samples: pairs a small set (forget) with every batch of a large one."""
+    while True:
+        yield from batches(n, batch_size, generator)
+
+
+def kl_tau(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float) -> torch.Tensor:
+    """KL(teacher || student) on tau-softened outputs, times tau^2 so gradients keep their scale (Hinton 2015)."""
+    log_s = F.log_softmax(student_logits / tau, dim=1)
+    log_t = F.log_softmax(teacher_logits / tau, dim=1)
+    return F.kl_div(log_s, log_t, log_target=True, reduction="batchmean") * tau**2
+
+
+def head_linear(model: nn.Module) -> nn.Linear:
+    """The output layer: the last nn.Linear in registration order (`head` in the zoo models)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError("model has no nn.Linear output layer")
+    return linears[-1]
+
+
+class FeatureTap:
+    """Captures the output of the named module on every forward (a forward hook); use as a context manager."""
+
+    def __init__(self, model: nn.Module, layer: str):
+        modules = dict(model.named_modules())
+        if layer not in modules:
+            known = ", ".join(n for n in modules if n)
+            raise ValueError(f"layer '{layer}' not in the model; expected one of {known}")
+        self.value: torch.Tensor | None = None
+        self._handle = modules[layer].register_forward_hook(self._store)
+
+    def _store(self, module, inputs, output) -> None:
+        self.value = output.flatten(1)
+
+    def __enter__(self) -> FeatureTap:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._handle.remove()
+
+
+def forget_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> dict[str, torch.Tensor]:
+    """Sum over forget batches of the CE gradient per parameter, in eval mode, without an update."""
+    model.eval()
+    grads = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    for start in range(0, len(x), batch_size):
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x[start : start + batch_size]), y[start : start + batch_size]).backward()
+        for n, p in model.named_parameters():
+            grads[n] += p.grad
+    model.zero_grad(set_to_none=True)
+    return grads
+
+
+def top_fraction_mask(scores: dict[str, torch.Tensor], fraction: float) -> dict[str, torch.Tensor]:
+    """Global top-`fraction` of all entries across parameters (True = may change)."""
+    flat = torch.cat([s.flatten() for s in scores.values()])
+    k = max(1, int(round(fraction * flat.numel())))
+    threshold = torch.topk(flat, k, sorted=True).values[-1]
+    return {n: s >= threshold for n, s in scores.items()}
+

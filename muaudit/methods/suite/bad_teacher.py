@@ -1,0 +1,52 @@
+"""Bad Teacher: distil from an incompetent (randomly initialised) teacher on forget, from the original on retain.
+
+Data = every forget sample (u=1) + a random `retain_fraction` of retain (u=0), shuffled together;
+target = softmax(T_bad(x)/tau) if u else softmax(T_good(x)/tau); loss KL(target || S(x)/tau).
+"""
+
+import torch
+from pydantic import Field
+
+from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.common import kl_tau
+from muaudit.methods.registry import register_method
+from muaudit.training import batches, seeded_model
+
+BAD_TEACHER_SEED_OFFSET = 1000  # the incompetent teacher's init seed = method seed + this
+
+
+class Params(MethodParams):
+    lr: float = Field(1e-3, gt=0)  # Adam learning rate (as in the paper)
+    epochs: int = Field(2, ge=1)  # passes over forget + the retain subset
+    temperature: float = Field(1.0, gt=0)  # KL temperature
+    retain_fraction: float = Field(0.3, gt=0, le=1)  # share of retain drawn (once, seeded) for the good teacher
+    batch_size: int = Field(64, ge=1)
+
+
+@register_method(
+    "bad_teacher",
+    params=Params,
+    description="Distil a random-init teacher on forget and the original on a retain subset.",
+    reference="Chundawat et al. 2023, arXiv 2205.08096",
+)
+def bad_teacher(ctx: UnlearnContext, p: Params):
+    bad = seeded_model(ctx.build_model, ctx.seed + BAD_TEACHER_SEED_OFFSET).eval().requires_grad_(False)
+    good = ctx.original.eval()
+    generator = ctx.generator()
+    n_keep = max(1, int(round(p.retain_fraction * len(ctx.x_retain))))
+    keep = torch.randperm(len(ctx.x_retain), generator=generator)[:n_keep]
+    x = torch.cat([ctx.x_forget, ctx.x_retain[keep]])
+    from_bad = torch.cat([torch.ones(len(ctx.x_forget), dtype=torch.bool), torch.zeros(n_keep, dtype=torch.bool)])
+    model = ctx.model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
+    for _ in range(p.epochs):
+        for idx in batches(len(x), p.batch_size, generator):
+            xb = x[idx]
+            with torch.no_grad():
+                target = torch.where(from_bad[idx, None], bad(xb), good(xb))
+            optimizer.zero_grad(set_to_none=True)
+            loss = kl_tau(model(xb), target, p.temperature) / p.temperature**2  # the paper's loss is untempered-scale
+            check_finite(loss, "bad_teacher")
+            loss.backward()
+            optimizer.step()
+    return model.eval()

@@ -1,0 +1,41 @@
+"""NegGrad+: descend on retain CE while ascending on forget CE, one step per (retain, forget) batch pair."""
+
+from pydantic import Field
+from torch.nn import functional as F
+
+from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.common import cycled_batches, sgd
+from muaudit.methods.registry import register_method
+from muaudit.training import batches
+
+
+class Params(MethodParams):
+    lr: float = Field(0.003, gt=0)  # SGD learning rate
+    momentum: float = Field(0.9, ge=0, lt=1)
+    alpha: float = Field(0.99, gt=0, le=1)  # weight of the retain CE; 1 - alpha weighs the (negated) forget CE
+    epochs: int = Field(5, ge=1)  # passes over the retain set; the forget set is cycled alongside
+    batch_size: int = Field(64, ge=1)  # retain batch; forget batches have the same size
+
+
+@register_method(
+    "neggrad_plus",
+    params=Params,
+    description="alpha*CE(retain) - (1-alpha)*CE(forget) on paired batches, forget set cycled.",
+    reference="Kurmanji et al. 2023, arXiv 2302.09880 (NegGrad+)",
+)
+def neggrad_plus(ctx: UnlearnContext, p: Params):
+    model = ctx.model.train()
+    optimizer = sgd(model, p.lr, p.momentum)
+    generator = ctx.generator()
+    forget = cycled_batches(len(ctx.x_forget), p.batch_size, ctx.generator(1))
+    for _ in range(p.epochs):
+        for idx in batches(len(ctx.x_retain), p.batch_size, generator):
+            f_idx = next(forget)
+            optimizer.zero_grad(set_to_none=True)
+            loss = p.alpha * F.cross_entropy(model(ctx.x_retain[idx]), ctx.y_retain[idx]) - (
+                1 - p.alpha
+            ) * F.cross_entropy(model(ctx.x_forget[f_idx]), ctx.y_forget[f_idx])
+            check_finite(loss, "neggrad_plus")
+            loss.backward()
+            optimizer.step()
+    return model.eval()
