@@ -54,8 +54,12 @@ def _describe(changes: list) -> list[str]:
 
 @contextmanager
 def repo(workspace: str | Path) -> Iterator:
+    import logging
+
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
+
+    logging.getLogger("dvc").setLevel(logging.WARNING)  # "Updating lock file" per stage is noise here
 
     try:
         with Repo(str(workspace)) as r:
