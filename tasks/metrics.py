@@ -7,20 +7,25 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from muaudit.config import MetricsParams, RetrainParams, UnlearnParams
+from muaudit.config import MetricsParams, RetrainParams, SplitParams, UnlearnParams
+from muaudit.controls import check_controls, control_rows
 from muaudit.io import atomic_write
 from muaudit.metrics.compute import compute_metrics
+from muaudit.metrics.table import to_frame
 from muaudit.stage import main_exit, run_stage
 
 
-def metrics(metrics: MetricsParams, retrain: RetrainParams, unlearn: UnlearnParams, activations: str,
-            models: str, out: str) -> dict:
+def metrics(metrics: MetricsParams, retrain: RetrainParams, unlearn: UnlearnParams, split: SplitParams,
+            activations: str, models: str, out: str) -> dict:
     retrain_ids = [f"retrain_{s}" for s in retrain.seeds]
     table = compute_metrics(activations, models, retrain_ids, list(unlearn.methods), metrics.band_tolerance)
+    checks = check_controls(table, split.scenario)
+    table = to_frame(table.to_dict("records") + control_rows(checks))
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     atomic_write(Path(out) / "metrics.parquet", lambda tmp: pq.write_table(arrow, tmp, compression="zstd"))
     verdicts = table[(table.metric == "verdict") & (table.layer == "")]
-    return {f"verdict_{label}": float((verdicts.label == label).sum()) for label in sorted(set(verdicts.label))}
+    counts = {f"verdict_{label}": float((verdicts.label == label).sum()) for label in sorted(set(verdicts.label))}
+    return {**counts, "controls_failed": float(sum(c.status == "fail" for c in checks))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,10 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         "metrics",
         argv,
         add,
-        lambda params, a: metrics(params.metrics, params.retrain, params.unlearn, a.activations, a.models, a.out),
+        lambda params, a: metrics(params.metrics, params.retrain, params.unlearn, params.split, a.activations, a.models,
+                                  a.out),
         lambda a: [a.out],
         lambda p, a: {"metrics": p.metrics.model_dump(), "retrain.seeds": p.retrain.seeds,
-                      "unlearn.methods": p.unlearn.methods},
+                      "unlearn.methods": p.unlearn.methods, "split.scenario": p.split.scenario},
     )
 
 
