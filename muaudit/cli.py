@@ -58,7 +58,23 @@ def cmd_run(args) -> int:
     if _any_method_failed(ws):
         print("error: at least one method failed; see the report", file=sys.stderr)
         return 1
+    failed_controls = _failed_controls(ws)
+    if failed_controls:
+        level = "error" if args.strict else "warning"
+        print(f"{level}: control(s) failed the instrument check: {', '.join(failed_controls)}; see the report",
+              file=sys.stderr)
+        return 1 if args.strict else 0
     return 0
+
+
+def _failed_controls(ws: Path) -> list[str]:
+    path = ws / "data/metrics/metrics.parquet"
+    if not path.exists():
+        return []
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path, columns=["model", "metric", "label"]).to_pandas()
+    return sorted(t[(t.metric == "control") & (t.label == "fail")].model)
 
 
 def _any_method_failed(ws: Path) -> bool:
@@ -147,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the stale stages of the audit and print the verdicts")
     run.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)),
                      help="stages run at once (each with runtime.threads torch threads)")
+    run.add_argument("--strict", action="store_true", help="exit 1 when a control fails the instrument check")
     run.set_defaults(fn=cmd_run)
     sub.add_parser("status", help="list the stale stages and why").set_defaults(fn=cmd_status)
     sub.add_parser("methods", help="list the registered unlearning methods").set_defaults(fn=cmd_methods)

@@ -136,6 +136,11 @@ class Params(Block):
     def _cross_checks(self) -> Params:
         if self.split.scenario == "class" and not self.split.forget_classes:
             raise ValueError("split.forget_classes: empty; the class scenario needs at least one class")
+        if "heldout_retrain" in self.unlearn.methods:
+            seed = self.unlearn.method_params("heldout_retrain").seed
+            if seed in self.retrain.seeds:
+                raise ValueError(f"unlearn.heldout_retrain.seed: {seed} is one of retrain.seeds {self.retrain.seeds}; "
+                                 "expected a seed outside the retrain band (the control must be held out)")
         return self
 
 

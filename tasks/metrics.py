@@ -8,8 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from muaudit.config import MetricsParams, RetrainParams, UnlearnParams
+from muaudit.controls import check_controls, control_rows
 from muaudit.io import atomic_write
 from muaudit.metrics.compute import compute_metrics
+from muaudit.metrics.table import to_frame
 from muaudit.stage import main_exit, run_stage
 
 
@@ -19,11 +21,14 @@ def metrics(metrics: MetricsParams, retrain: RetrainParams, unlearn: UnlearnPara
     timings: dict[str, float] = {}
     table = compute_metrics(activations, models, retrain_ids, list(unlearn.methods), metrics.parsed(), scenario,
                             timings)
+    checks = check_controls(table, scenario)
+    table = to_frame(table.to_dict("records") + control_rows(checks))
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     atomic_write(Path(out) / "metrics.parquet", lambda tmp: pq.write_table(arrow, tmp, compression="zstd"))
     verdicts = table[(table.metric == "verdict") & (table.layer == "")]
-    out = {f"verdict_{label}": float((verdicts.label == label).sum()) for label in sorted(set(verdicts.label))}
-    return out | {f"time_{name}_s": t for name, t in timings.items()}
+    counts = {f"verdict_{label}": float((verdicts.label == label).sum()) for label in sorted(set(verdicts.label))}
+    return counts | {"controls_failed": float(sum(c.status == "fail" for c in checks))} | {
+        f"time_{name}_s": t for name, t in timings.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from muaudit.config import Params
+from muaudit.controls import check_controls
 from muaudit.report import summary_table, write_report
+from muaudit.report.controls import instrument_check
 from muaudit.stage import main_exit, run_stage
 
 
@@ -27,7 +29,7 @@ def report(params: Params, metrics_dir: str, split_dir: str, out: str) -> dict:
         "model": params.model.name,
         "retrain seeds": ", ".join(map(str, params.retrain.seeds)),
     }
-    write_report(out, summary, header)
+    write_report(out, summary, header, above=instrument_check(check_controls(table, params.split.scenario)))
     return {}
 
 

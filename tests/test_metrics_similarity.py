@@ -47,16 +47,3 @@ def test_procrustes_range_and_symmetry(x):
 def test_orthogonal_map_recovers_rotation(x):
     q = _rot(20, np.random.default_rng(5))
     assert np.allclose(orthogonal_map(x, x @ q), q, atol=1e-8)
-
-
-def test_speed_n10k_d512():
-    import time
-
-    rng = np.random.default_rng(6)
-    a = rng.standard_normal((10_000, 512)).astype(np.float32)
-    b = a + rng.standard_normal(a.shape).astype(np.float32)
-    t = time.perf_counter()
-    linear_cka(a, b)
-    procrustes_distance(a, b)
-    # target < 1 s each on a quiet machine; 4 s total guards against regressions on a shared CI box
-    assert time.perf_counter() - t < 4.0

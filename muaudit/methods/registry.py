@@ -31,6 +31,7 @@ class MethodSpec:
     description: str
     scenarios: tuple[str, ...] = SCENARIOS
     reference: str = ""
+    control: bool = False  # an instrument check with a known expected verdict, not an unlearning method
 
     def parse_params(self, block: dict, key: str) -> MethodParams:
         if not isinstance(block, dict):
@@ -57,9 +58,10 @@ def register_method(
     description: str,
     scenarios: tuple[str, ...] = SCENARIOS,
     reference: str = "",
+    control: bool = False,
 ):
     def wrap(fn):
-        _METHODS[name] = MethodSpec(name, fn, params, description, tuple(scenarios), reference)
+        _METHODS[name] = MethodSpec(name, fn, params, description, tuple(scenarios), reference, control)
         return fn
 
     return wrap

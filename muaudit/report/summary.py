@@ -61,10 +61,12 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_report(out_dir: str | Path, summary: pd.DataFrame, header: dict) -> tuple[Path, Path]:
+def write_report(out_dir: str | Path, summary: pd.DataFrame, header: dict,
+                 above: tuple[str, str] = ("", "")) -> tuple[Path, Path]:
+    """above: a (Markdown, HTML) section placed above the verdict table (the instrument check)."""
     out_dir = Path(out_dir)
     meta_md = "\n".join(f"- **{k}**: {v}" for k, v in header.items())
-    md = f"# Unlearning audit\n\n{meta_md}\n\n## Verdicts\n\n{to_markdown(summary)}\n"
+    md = f"# Unlearning audit\n\n{meta_md}\n\n{above[0]}## Verdicts\n\n{to_markdown(summary)}\n"
     rows_html = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in summary.itertuples(index=False)
     )
@@ -74,7 +76,7 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, header: dict) -> tu
         "<!doctype html><html><head><meta charset='utf-8'><title>Unlearning audit</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>"
-        f"<h1>Unlearning audit</h1><ul>{meta_html}</ul><h2>Verdicts</h2>"
+        f"<h1>Unlearning audit</h1><ul>{meta_html}</ul>{above[1]}<h2>Verdicts</h2>"
         f"<table><thead><tr>{head_html}</tr></thead><tbody>{rows_html}</tbody></table></body></html>\n"
     )
     md_path = atomic_write_bytes(out_dir / "report.md", md.encode())

@@ -1,0 +1,53 @@
+"""Head-only control: the original body frozen, the classifier head re-initialised and trained on retain.
+
+A positive control for the representation metrics: in the class scenario it forgets at the output by
+construction while every layer below the head is bit-identical to the original, so the audit must call
+it `output-only`.
+"""
+
+import torch
+from pydantic import Field
+from torch.nn import functional as F
+
+from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.registry import register_method
+from muaudit.training import batches
+
+
+class Params(MethodParams):
+    lr: float = Field(0.001, gt=0)  # Adam learning rate of the head
+    epochs: int = Field(10, ge=1)  # passes over the retain set
+    batch_size: int = Field(64, ge=1)
+
+
+@register_method(
+    "head_only",
+    params=Params,
+    description="Control: freeze the original body, re-initialise the head and train it on retain (Adam).",
+    reference="positive control for representation residue (issue 10)",
+    control=True,
+)
+def head_only(ctx: UnlearnContext, p: Params):
+    model = ctx.model
+    head = getattr(model, "head", None)
+    if not isinstance(head, torch.nn.Module):
+        raise ValueError(f"head_only: the model {type(model).__name__} has no `head` submodule to re-initialise")
+    model.requires_grad_(False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(ctx.seed)  # the new head's initial weights are drawn from the method seed
+        for m in head.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+    head.requires_grad_(True)
+    # eval mode for the whole model keeps any body normalisation statistics frozen as well
+    model.eval()
+    optimizer = torch.optim.Adam(head.parameters(), lr=p.lr)
+    generator = ctx.generator()
+    for _ in range(p.epochs):
+        for idx in batches(len(ctx.x_retain), p.batch_size, generator):
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(ctx.x_retain[idx]), ctx.y_retain[idx])
+            check_finite(loss, "head_only")
+            loss.backward()
+            optimizer.step()
+    return model.eval()

@@ -1,0 +1,35 @@
+"""Held-out retrain control: one more model retrained from scratch on retain, with a seed outside the band.
+
+A negative control: it is correct forgetting by construction, so the audit must call it `consistent`.
+It uses the retrain recipe (seeded init, Adam, seeded batch order); unlearn stages do not read the
+`train` block, so the recipe is repeated here with the train block's defaults.
+"""
+
+from pydantic import Field
+
+from muaudit.config import TrainParams
+from muaudit.methods.base import MethodParams, UnlearnContext
+from muaudit.methods.registry import register_method
+from muaudit.training import seeded_model, train_classifier
+
+_TRAIN = TrainParams()
+
+
+class Params(MethodParams):
+    seed: int = 11  # must not be one of retrain.seeds (checked in muaudit/config.py)
+    epochs: int = Field(_TRAIN.epochs, ge=1)
+    lr: float = Field(_TRAIN.lr, gt=0)  # Adam
+    batch_size: int = Field(_TRAIN.batch_size, ge=1)
+    weight_decay: float = Field(_TRAIN.weight_decay, ge=0)
+
+
+@register_method(
+    "heldout_retrain",
+    params=Params,
+    description="Control: retrain from scratch on retain with a seed not in the retrain band.",
+    reference="negative control (issue 10)",
+    control=True,
+)
+def heldout_retrain(ctx: UnlearnContext, p: Params):
+    model = seeded_model(ctx.build_model, p.seed)
+    return train_classifier(model, ctx.x_retain, ctx.y_retain, p.epochs, p.lr, p.batch_size, p.seed, p.weight_decay)
