@@ -168,3 +168,23 @@ def require_file(path: str | Path, what: str) -> Path:
     if not path.exists():
         raise BadInputError(f"{path}: missing; expected {what}")
     return path
+
+
+def read_json(path: str | Path, what: str) -> dict:
+    """Parse a JSON artifact; a missing or corrupt one is a one-line BadInputError naming the file."""
+    path = require_file(path, what)
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadInputError(f"{path}: not valid JSON ({type(err).__name__}); expected {what}") from None
+
+
+def read_parquet(path: str | Path, what: str, columns: list[str] | None = None):
+    """Read a Parquet artifact as a pyarrow Table; a missing or truncated one is a one-line BadInputError."""
+    import pyarrow.parquet as pq
+
+    path = require_file(path, what)
+    try:
+        return pq.read_table(path, columns=columns)
+    except Exception as err:  # pyarrow raises several types for truncated or foreign files
+        raise BadInputError(f"{path}: not a readable Parquet file ({type(err).__name__}); expected {what}") from None

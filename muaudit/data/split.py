@@ -14,7 +14,7 @@ from safetensors.numpy import load_file, save_file
 
 from muaudit.data.registry import Dataset
 from muaudit.errors import BadInputError
-from muaudit.io import atomic_dir, canonical_json, require_file
+from muaudit.io import atomic_dir, canonical_json, read_json, require_file
 
 ROLES = ("forget", "retain", "test")
 
@@ -102,8 +102,6 @@ class SplitData:
 
 
 def load_split(split_dir: str | Path) -> SplitData:
-    import json
-
     split_dir = Path(split_dir)
     manifest_path = require_file(split_dir / "manifest.parquet", "the split manifest written by the split stage")
     try:
@@ -115,7 +113,7 @@ def load_split(split_dir: str | Path) -> SplitData:
         tensors = load_file(str(data_path))
     except Exception as err:
         raise BadInputError(f"{data_path}: not a readable safetensors file ({type(err).__name__})") from None
-    info = json.loads(require_file(split_dir / "split.json", "the split summary").read_text())
+    info = read_json(split_dir / "split.json", "the split summary written by the split stage")
     return SplitData(
         x=tensors["x"],
         y=tensors["y"],

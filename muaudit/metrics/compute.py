@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from muaudit.data import ROLES
+from muaudit.io import read_json
 from muaudit.metrics.band import band_and_verdicts
 from muaudit.metrics.cka import linear_cka
 from muaudit.metrics.table import row, to_frame
@@ -16,7 +16,7 @@ from muaudit.store import read_layer
 
 def model_status(models_root: str | Path, model_id: str) -> dict:
     path = Path(models_root) / model_id / "model.json"
-    return json.loads(path.read_text()) if path.exists() else {"status": "missing"}
+    return read_json(path, "the model sidecar") if path.exists() else {"status": "missing"}
 
 
 def stored_layers(activations_root: str | Path, model_id: str) -> list[str]:

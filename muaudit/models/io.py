@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from muaudit.errors import BadInputError
-from muaudit.io import atomic_dir, canonical_json, require_file
+from muaudit.io import atomic_dir, canonical_json, read_json, require_file
 
 WEIGHTS = "model.safetensors"
 SIDECAR = "model.json"
@@ -42,5 +41,5 @@ def load_model(model: nn.Module, model_dir: str | Path) -> tuple[nn.Module, dict
     model_dir = Path(model_dir)
     load_weights(model, model_dir / WEIGHTS)
     meta_path = model_dir / SIDECAR
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = read_json(meta_path, "the model sidecar") if meta_path.exists() else {}
     return model.eval(), meta
