@@ -23,13 +23,16 @@ def cmd_run(args) -> int:
     from muaudit import tracking
     from muaudit.config import load_params
     from muaudit.pipeline import make_plan
+    from muaudit.validate import validate_inputs
     from muaudit.workspace import REPORT, exclusive
 
     ws = Path(args.workspace).resolve()
     os.chdir(ws)
-    load_params(ws / "params.yaml")
+    # Everything about the params is checked before the lock, the plan or MLflow touch the workspace.
+    validate_inputs(load_params(ws / "params.yaml"))
     start = time.perf_counter()
     with exclusive(ws):
+        _recover(ws)
         plan = make_plan(ws)
         tags = {"muaudit.kind": "audit", "muaudit.noop": str(plan.empty).lower(),
                 "muaudit.stale_stages": ",".join(plan.stages)}
@@ -77,6 +80,18 @@ def _failed_controls(ws: Path) -> list[str]:
     return sorted(t[(t.metric == "control") & (t.label == "fail")].model)
 
 
+def _recover(ws: Path) -> None:
+    """Clean up after an audit that was killed: its temporaries and the MLflow runs it left RUNNING."""
+    from muaudit import tracking
+    from muaudit.io import sweep_stale_temps
+
+    for path in sweep_stale_temps(ws / "data"):
+        print(f"removed the leftover of a killed writer: {path.relative_to(ws)}")
+    if (ws / "mlflow.db").exists() or os.environ.get("MLFLOW_TRACKING_URI"):
+        for run_id in tracking.reap_dead_runs(ws):
+            print(f"marked MLflow run {run_id} KILLED: its process is gone")
+
+
 def _any_method_failed(ws: Path) -> bool:
     path = ws / "data/metrics/metrics.parquet"
     if not path.exists():
@@ -108,9 +123,10 @@ def _run_flow(ws: Path, plan, workers: int, parent_run_id: str) -> dict[str, str
 def cmd_status(args) -> int:
     from muaudit.config import load_params
     from muaudit.pipeline import make_plan
+    from muaudit.validate import validate_inputs
 
     ws = Path(args.workspace).resolve()
-    load_params(ws / "params.yaml")
+    validate_inputs(load_params(ws / "params.yaml"))
     plan = make_plan(ws)
     if plan.empty:
         print("Nothing is stale.")
@@ -174,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     except MuauditError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # e.g. the workspace itself is not writable: one line, not a traceback
+        print(f"error: {err.filename or args.workspace}: {err.strerror or err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: stages that finished are recorded; rerun `muaudit run` to continue", file=sys.stderr)
         return 130

@@ -15,7 +15,26 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from muaudit.errors import BadInputError
+from muaudit.errors import BadInputError, MuauditError
+
+TMP_SUFFIX = ".tmp"
+
+
+class OutputError(MuauditError):
+    """An artifact could not be written (disk full, permission denied, a file where a folder belongs)."""
+
+    exit_code = 1
+
+
+def _tmp_prefix(path: Path) -> str:
+    # The writer's pid is in the name so that a later run can tell the leftovers of a killed writer
+    # (sweep_stale_temps) from the files of a writer that is still going.
+    return f".{path.name}.{os.getpid()}."
+
+
+def _output_error(path: Path, err: OSError) -> OutputError:
+    where = err.filename or path
+    return OutputError(f"{where}: cannot write the artifact {path} ({err.strerror or err}); nothing was written")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -29,8 +48,11 @@ def _fsync_dir(path: Path) -> None:
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call write(tmp_path), fsync the result and rename it to path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as err:
+        raise _output_error(path, err) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -39,6 +61,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
         _fsync_dir(path.parent)
+    except OSError as err:
+        tmp_path.unlink(missing_ok=True)
+        raise _output_error(path, err) from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
@@ -62,8 +87,11 @@ def atomic_write_json(path: str | Path, obj: object) -> Path:
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces path whole, on failure it is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), suffix=TMP_SUFFIX, dir=path.parent))
+    except OSError as err:
+        raise _output_error(path, err) from None
     try:
         yield tmp
         for f in tmp.rglob("*"):
@@ -72,15 +100,48 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
                     os.fsync(fh.fileno())
         old = None
         if path.exists():
-            old = path.with_name(f".{path.name}.old.{os.getpid()}")
+            old = path.with_name(f"{_tmp_prefix(path)}old{TMP_SUFFIX}")
             os.replace(path, old)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _output_error(path, err) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def sweep_stale_temps(root: str | Path) -> list[Path]:
+    """Remove the temporary files and folders that killed writers left under root; return them.
+
+    A SIGKILLed stage cannot clean up after itself. Its temporaries are never mistaken for artifacts
+    (the rename never happened), but they would change the hash of folder deps such as data/models.
+    """
+    removed = []
+    for p in sorted(Path(root).rglob(f".*{TMP_SUFFIX}")):
+        parts = p.name.split(".")  # '', name..., pid, random-or-'old', 'tmp'
+        pid = parts[-3] if len(parts) >= 5 else ""
+        if not pid.isdigit() or _pid_alive(int(pid)) or not p.exists():
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
 
 
 def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
@@ -107,3 +168,23 @@ def require_file(path: str | Path, what: str) -> Path:
     if not path.exists():
         raise BadInputError(f"{path}: missing; expected {what}")
     return path
+
+
+def read_json(path: str | Path, what: str) -> dict:
+    """Parse a JSON artifact; a missing or corrupt one is a one-line BadInputError naming the file."""
+    path = require_file(path, what)
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadInputError(f"{path}: not valid JSON ({type(err).__name__}); expected {what}") from None
+
+
+def read_parquet(path: str | Path, what: str, columns: list[str] | None = None):
+    """Read a Parquet artifact as a pyarrow Table; a missing or truncated one is a one-line BadInputError."""
+    import pyarrow.parquet as pq
+
+    path = require_file(path, what)
+    try:
+        return pq.read_table(path, columns=columns)
+    except Exception as err:  # pyarrow raises several types for truncated or foreign files
+        raise BadInputError(f"{path}: not a readable Parquet file ({type(err).__name__}); expected {what}") from None

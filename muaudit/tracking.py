@@ -7,6 +7,7 @@ One parent run per audit invocation, one child run per executed stage. The defau
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from contextlib import contextmanager
@@ -111,7 +112,9 @@ class RunRecorder:
 def run(name: str, workspace: str | Path = ".", parent_run_id: str | None = None, tags: dict | None = None):
     """Open a run (a child when parent_run_id is given); it ends FINISHED, FAILED or KILLED."""
     cl = client(workspace)
-    all_tags = {"muaudit.stage": name, "git.commit": git_commit(workspace)}
+    # pid and host let a later audit mark this run KILLED if its process dies without ending it (SIGKILL).
+    all_tags = {"muaudit.stage": name, "git.commit": git_commit(workspace), "muaudit.pid": str(os.getpid()),
+                "muaudit.host": socket.gethostname()}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     all_tags.update(tags or {})
@@ -128,3 +131,34 @@ def run(name: str, workspace: str | Path = ".", parent_run_id: str | None = None
         cl.set_terminated(recorder.run_id, status="FAILED")
         raise
     cl.set_terminated(recorder.run_id, status="FINISHED")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def reap_dead_runs(workspace: str | Path = ".") -> list[str]:
+    """Mark KILLED the runs left RUNNING by processes of this host that no longer exist; return their ids.
+
+    A SIGKILLed process cannot end its own run, so the next audit does it. Runs of live processes (a
+    concurrent `dvc repro`) and of other hosts are left alone.
+    """
+    cl = client(workspace)
+    exp = cl.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        return []
+    host = socket.gethostname()
+    reaped = []
+    for r in cl.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+        pid = r.data.tags.get("muaudit.pid", "")
+        if r.data.tags.get("muaudit.host") == host and pid.isdigit() and not _alive(int(pid)):
+            cl.set_tag(r.info.run_id, "muaudit.reaped", "process gone: killed or crashed")
+            cl.set_terminated(r.info.run_id, status="KILLED")
+            reaped.append(r.info.run_id)
+    return reaped

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -10,7 +9,7 @@ import torch
 from muaudit.config import ExtractParams, ModelParams
 from muaudit.extraction import extract as forward_extract
 from muaudit.extraction import resolve_layers
-from muaudit.io import atomic_dir, atomic_write_json
+from muaudit.io import atomic_dir, atomic_write_json, read_json
 from muaudit.models import build_model, load_model
 from muaudit.stage import main_exit, run_stage
 from muaudit.store import write_model_activations
@@ -21,7 +20,7 @@ STATUS_FILE = "_status.json"  # leading underscore: Parquet dataset readers skip
 
 def extract(extract: ExtractParams, model: ModelParams, model_dir: str, split_dir: str, out: str) -> dict:
     data = load_split(split_dir)
-    meta = json.loads((Path(model_dir) / "model.json").read_text())
+    meta = read_json(Path(model_dir) / "model.json", "the model sidecar written by the model's stage")
     status = meta.get("status", "ok")
     if status != "ok":
         with atomic_dir(out) as tmp:

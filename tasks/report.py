@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-import pyarrow.parquet as pq
 
 from muaudit.config import Params
 from muaudit.controls import check_controls
+from muaudit.io import read_json, read_parquet
 from muaudit.report import summary_table, write_report
 from muaudit.report.controls import instrument_check
 from muaudit.stage import main_exit, run_stage
 
 
 def report(params: Params, metrics_dir: str, split_dir: str, out: str) -> dict:
-    table = pq.read_table(Path(metrics_dir) / "metrics.parquet").to_pandas()
-    split_info = json.loads((Path(split_dir) / "split.json").read_text())
+    table = read_parquet(Path(metrics_dir) / "metrics.parquet", "the metrics table").to_pandas()
+    split_info = read_json(Path(split_dir) / "split.json", "the split summary written by the split stage")
     retrain_ids = [f"retrain_{s}" for s in params.retrain.seeds]
     summary = summary_table(table, retrain_ids, list(params.unlearn.methods))
     forget_desc = (f"classes {params.split.forget_classes}" if params.split.scenario == "class"

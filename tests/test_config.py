@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from muaudit.config import load_params, parse_params
 from muaudit.errors import BadInputError
@@ -30,3 +32,48 @@ def test_bad_params_give_one_line_naming_the_key(raw, fragment):
 def test_missing_params_file(tmp_path):
     with pytest.raises(BadInputError, match="missing"):
         load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ({"train": {"epochs": "ten"}}, "train.epochs"),
+        ({"data": {"test_fraction": 0.0}}, "data.test_fraction"),
+        ({"retrain": {"seeds": "1,2"}}, "retrain.seeds"),
+        ({"unlearn": {"finetune": {"lr": -1}}}, "unlearn.finetune.lr"),
+        ({"unlearn": {"finetun": {}}}, "did you mean 'finetune'"),
+        ({"runtime": {"device": "tpu"}}, "runtime.device"),
+        ([1, 2], "expected a mapping"),
+    ],
+)
+def test_wrong_types_and_ranges_give_one_line(raw, fragment):
+    with pytest.raises(BadInputError) as err:
+        parse_params(raw)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+_leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+_keys = st.sampled_from(["data", "split", "model", "train", "retrain", "unlearn", "extract", "metrics", "runtime",
+                         "name", "seeds", "methods", "forget_classes", "lr", "epochs", "layers", "finetune", "x"])
+_values = st.recursive(_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=4),
+                       max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_keys, _values, max_size=5) | _values)
+def test_fuzzed_params_load_or_fail_cleanly(raw):
+    try:
+        parse_params(raw)
+    except BadInputError as err:
+        assert str(err) and "\n" not in str(err)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=200))
+def test_fuzzed_yaml_text_loads_or_fails_cleanly(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("fuzz") / "params.yaml"
+    path.write_text(text)
+    try:
+        load_params(path)
+    except BadInputError as err:
+        assert "\n" not in str(err)

@@ -14,7 +14,7 @@ from safetensors.numpy import load_file, save_file
 
 from muaudit.data.registry import Dataset
 from muaudit.errors import BadInputError
-from muaudit.io import atomic_write, atomic_write_json, require_file
+from muaudit.io import atomic_dir, canonical_json, read_json, require_file
 
 ROLES = ("forget", "retain", "test")
 
@@ -67,9 +67,7 @@ def write_split(out_dir: str | Path, dataset: Dataset, roles: np.ndarray) -> dic
         {"sample_id": dataset.sample_ids, "label": dataset.y, "role": roles, "content_hash": content}
     )
     table = pa.Table.from_pandas(manifest, preserve_index=False)
-    atomic_write(out_dir / "manifest.parquet", lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     tensors = {"x": np.ascontiguousarray(dataset.x, dtype=np.float32), "y": dataset.y.astype(np.int64)}
-    atomic_write(out_dir / "dataset.safetensors", lambda tmp: save_file(tensors, str(tmp)))
     dataset_fp = hashlib.sha256("".join(content).encode()).hexdigest()
     summary = {
         "dataset": dataset.name,
@@ -79,7 +77,11 @@ def write_split(out_dir: str | Path, dataset: Dataset, roles: np.ndarray) -> dic
         "split_fingerprint": fingerprint(manifest),
         "counts": {r: int((roles == r).sum()) for r in ROLES},
     }
-    atomic_write_json(out_dir / "split.json", summary)
+    # One folder swap: the manifest, the tensors and the summary always belong to the same split.
+    with atomic_dir(out_dir) as tmp:
+        pq.write_table(table, tmp / "manifest.parquet", compression="zstd")
+        save_file(tensors, str(tmp / "dataset.safetensors"))
+        (tmp / "split.json").write_text(canonical_json(summary))
     return summary
 
 
@@ -100,8 +102,6 @@ class SplitData:
 
 
 def load_split(split_dir: str | Path) -> SplitData:
-    import json
-
     split_dir = Path(split_dir)
     manifest_path = require_file(split_dir / "manifest.parquet", "the split manifest written by the split stage")
     try:
@@ -113,7 +113,7 @@ def load_split(split_dir: str | Path) -> SplitData:
         tensors = load_file(str(data_path))
     except Exception as err:
         raise BadInputError(f"{data_path}: not a readable safetensors file ({type(err).__name__})") from None
-    info = json.loads(require_file(split_dir / "split.json", "the split summary").read_text())
+    info = read_json(split_dir / "split.json", "the split summary written by the split stage")
     return SplitData(
         x=tensors["x"],
         y=tensors["y"],

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from muaudit.errors import BadInputError
+from muaudit.io import read_json
 from muaudit.metrics import registry
 from muaudit.metrics.band import band_and_verdicts
 from muaudit.metrics.context import Context
@@ -15,7 +15,7 @@ from muaudit.metrics.table import to_frame
 
 def model_status(models_root: str | Path, model_id: str) -> dict:
     path = Path(models_root) / model_id / "model.json"
-    return json.loads(path.read_text()) if path.exists() else {"status": "missing"}
+    return read_json(path, "the model sidecar") if path.exists() else {"status": "missing"}
 
 
 def has_activations(activations_root: str | Path, model_id: str) -> bool:

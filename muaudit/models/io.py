@@ -1,25 +1,25 @@
-"""Weights in safetensors (never pickle) with a JSON sidecar; both written atomically."""
+"""Weights in safetensors (never pickle) with a JSON sidecar; the model folder is replaced atomically."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from muaudit.errors import BadInputError
-from muaudit.io import atomic_write, atomic_write_json, require_file
+from muaudit.io import atomic_dir, canonical_json, read_json, require_file
 
 WEIGHTS = "model.safetensors"
 SIDECAR = "model.json"
 
 
 def save_model(model: nn.Module, out_dir: str | Path, meta: dict) -> None:
-    out_dir = Path(out_dir)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(out_dir / WEIGHTS, lambda tmp: save_file(state, str(tmp)))
-    atomic_write_json(out_dir / SIDECAR, meta)
+    # One folder swap: a reader never sees new weights with an old sidecar, or either without the other.
+    with atomic_dir(out_dir) as tmp:
+        save_file(state, str(tmp / WEIGHTS))
+        (tmp / SIDECAR).write_text(canonical_json(meta))
 
 
 def load_weights(model: nn.Module, weights_path: str | Path) -> nn.Module:
@@ -41,5 +41,5 @@ def load_model(model: nn.Module, model_dir: str | Path) -> tuple[nn.Module, dict
     model_dir = Path(model_dir)
     load_weights(model, model_dir / WEIGHTS)
     meta_path = model_dir / SIDECAR
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = read_json(meta_path, "the model sidecar") if meta_path.exists() else {}
     return model.eval(), meta

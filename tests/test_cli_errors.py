@@ -1,0 +1,38 @@
+"""`muaudit run` on bad input: one line, exit code 2, and the workspace is left exactly as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import make_workspace, muaudit
+
+
+def tree(ws: Path) -> dict[str, int]:
+    return {str(p.relative_to(ws)): p.stat().st_mtime_ns for p in ws.rglob("*") if ".git/" not in str(p)}
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        ({"split": {"forget_fractoin": 0.2}}, "split.forget_fractoin: unknown key (did you mean 'forget_fraction'?)"),
+        ({"split": {"forget_classes": [42]}}, "split.forget_classes: [42] not in the dataset"),
+        ({"extract": {"layers": ["nope"]}}, "extract.layers: unknown layer 'nope'"),
+        ({"retrain": {"seeds": [1]}}, "retrain.seeds: at least two seeds"),
+    ],
+)
+def test_bad_params_change_nothing(tmp_path: Path, edit: dict, fragment: str):
+    ws = make_workspace(tmp_path / "ws", edit)
+    before = tree(ws)
+    result = muaudit(ws, "run", env={"PREFECT_API_URL": "http://127.0.0.1:9/api"})  # never reached
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and fragment in result.stderr, result.stderr
+    assert tree(ws) == before  # no lock file, no mlflow.db, no data/
+
+
+def test_unreadable_params_file(tmp_path: Path):
+    ws = make_workspace(tmp_path / "ws")
+    (ws / "params.yaml").write_text(yaml.safe_dump({"split": {"seed": 1}})[:-3] + ": [")
+    result = muaudit(ws, "status")
+    assert result.returncode == 2 and "params.yaml: not valid YAML" in result.stderr
