@@ -32,7 +32,7 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
     data = load_split(split_dir)
 
     def build():
-        return build_model(model.name, data.input_shape, data.num_classes)
+        return build_model(model.name, data.input_shape, data.num_classes, **model.kwargs)
 
     base = {"method": method, "params": method_params.model_dump(), "model": model.name,
             "split_fingerprint": data.info["split_fingerprint"], "torch_version": torch.__version__,
@@ -62,7 +62,8 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
                           "traceback": traceback.format_exc(limit=3)})
         return {"failed": 1.0}
     metrics = accuracies(result, data)
-    save_model(result, out, {**base, "status": "ok", **metrics})
+    # A method may attach provenance to its result (external: the checkpoint's path and sha256).
+    save_model(result, out, {**base, **getattr(result, "muaudit_meta", {}), "status": "ok", **metrics})
     return metrics
 
 
