@@ -38,7 +38,9 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
             "split_fingerprint": data.info["split_fingerprint"], "torch_version": torch.__version__,
             "device": resolve_device(runtime.device), "threads": runtime.threads,
             "deterministic": runtime.deterministic}
-    if split.scenario not in spec.scenarios:
+    # A deletion request (ids) forgets individual samples: for methods it is the random scenario's kind.
+    kind = "random" if split.scenario == "ids" else split.scenario
+    if kind not in spec.scenarios:
         reason = f"{method} applies to the {', '.join(spec.scenarios)} scenario only, not '{split.scenario}'"
         print(f"skipped: {reason}")
         save_status(out, {**base, "status": "skipped", "reason": reason})
