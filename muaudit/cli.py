@@ -156,8 +156,9 @@ def cmd_layers(args) -> int:
 
     ws = Path(args.workspace).resolve()
     params = load_params(ws / "params.yaml")
-    data = get_dataset(params.data.name, params.data.path)
-    model = build_model(params.model.name, data.x.shape[1:], data.num_classes).eval()
+    data = get_dataset(params.data.name, params.data.path, label_column=params.data.label_column,
+                       id_column=params.data.id_column)
+    model = build_model(params.model.name, data.x.shape[1:], data.num_classes, **params.model.kwargs).eval()
     shapes: dict[str, tuple] = {}
     hooks = [m.register_forward_hook(lambda _m, _i, o, n=n: shapes.__setitem__(n, tuple(o.shape[1:])))
              for n, m in model.named_modules() if n]

@@ -23,18 +23,23 @@ class Block(BaseModel):
 class DataParams(Block):
     name: str = "digits"
     path: str | None = None  # file-based datasets only
+    label_column: str = "label"  # tabular: the column holding the class
+    id_column: str | None = None  # tabular: a column of sample ids (default: the row number)
     test_fraction: float = Field(0.2, gt=0, lt=1)  # share of all samples held out as test, stratified
 
 
 class SplitParams(Block):
-    scenario: Literal["random", "class"] = "class"
+    scenario: Literal["random", "class", "ids"] = "class"
     forget_fraction: float = Field(0.1, gt=0, lt=1)  # random scenario: share of train to forget
     forget_classes: list[int] = [3]  # class scenario: every train sample of these classes
+    forget_ids: list[str] = []  # ids scenario: the sample ids of a deletion request
+    forget_ids_file: str | None = None  # ids scenario: a file under supplied/requests/, one id per line
     seed: int = 0
 
 
 class ModelParams(Block):
-    name: str = "small_cnn"
+    name: str = "small_cnn"  # a registry name, or a user builder as "my_pkg.models:build"
+    kwargs: dict[str, Any] = {}  # keyword arguments for the builder
 
 
 class TrainParams(Block):
@@ -43,6 +48,7 @@ class TrainParams(Block):
     lr: float = Field(1e-3, gt=0)  # Adam learning rate
     batch_size: int = Field(64, ge=1)
     weight_decay: float = Field(0.0, ge=0)
+    weights: str | None = None  # a supplied original (safetensors under supplied/original/): not trained
 
 
 class RetrainParams(Block):
@@ -94,6 +100,7 @@ class UnlearnParams(BaseModel):
 class ExtractParams(Block):
     layers: list[str] | None = None  # None: the model's default layers; logits are always stored
     batch_size: int = Field(256, ge=1)
+    max_samples_per_role: int | None = Field(None, ge=2)  # cap per role (deterministic subsample); None: all
 
 
 class MetricsParams(BaseModel):
@@ -141,7 +148,31 @@ class Params(Block):
             if seed in self.retrain.seeds:
                 raise ValueError(f"unlearn.heldout_retrain.seed: {seed} is one of retrain.seeds {self.retrain.seeds}; "
                                  "expected a seed outside the retrain band (the control must be held out)")
+        if self.split.scenario == "ids" and not (self.split.forget_ids or self.split.forget_ids_file):
+            raise ValueError("split.forget_ids: empty; the ids scenario needs forget_ids or forget_ids_file")
+        supplied_under("split.forget_ids_file", self.split.forget_ids_file, "requests")
+        supplied_under("train.weights", self.train.weights, "original")
         return self
+
+
+SUPPLIED = Path("supplied")  # the one folder whose subfolders dvc.yaml tracks as inputs given by the user
+
+
+def supplied_under(key: str, path: str | None, sub: str) -> None:
+    problem = supplied_problem(path, sub)
+    if problem:
+        raise ValueError(f"{key}: {problem}")
+
+
+def supplied_problem(path: str | None, sub: str) -> str | None:
+    """User files must lie under supplied/<sub>/ in the workspace: that folder is a DVC dependency, so
+    changing the file reruns the stages that read it (a path elsewhere would change unseen)."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.is_absolute() or ".." in p.parts or p.parts[:2] != (SUPPLIED.name, sub) or len(p.parts) < 3:
+        return f"'{path}' must be a relative path under {SUPPLIED / sub}/ (a DVC dependency)"
+    return None
 
 
 def _unknown(key: str, value: str, known: list[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from muaudit.config import ExtractParams, ModelParams
@@ -15,6 +16,7 @@ from muaudit.stage import main_exit, run_stage
 from muaudit.store import write_model_activations
 from tasks.common import load_split
 
+CAP_SEED = 0
 STATUS_FILE = "_status.json"  # leading underscore: Parquet dataset readers skip it
 
 
@@ -26,11 +28,22 @@ def extract(extract: ExtractParams, model: ModelParams, model_dir: str, split_di
         with atomic_dir(out) as tmp:
             atomic_write_json(tmp / STATUS_FILE, {"status": status})
         return {}
-    net, _ = load_model(build_model(model.name, data.input_shape, data.num_classes), model_dir)
+    net, _ = load_model(build_model(model.name, data.input_shape, data.num_classes, **model.kwargs), model_dir)
     layers = resolve_layers(net, extract.layers)
-    acts = forward_extract(net, torch.from_numpy(data.x), layers, extract.batch_size)
-    write_model_activations(out, data.sample_ids, data.roles, data.y, acts)
+    keep = capped_index(data.roles, extract.max_samples_per_role)
+    acts = forward_extract(net, torch.from_numpy(data.x[keep]), layers, extract.batch_size)
+    write_model_activations(out, data.sample_ids[keep], data.roles[keep], data.y[keep], acts)
     return {f"dim_{name}": float(a.shape[1]) for name, a in acts.items()}
+
+
+def capped_index(roles: np.ndarray, cap: int | None) -> np.ndarray:
+    """Sorted indices keeping at most cap samples per role. The draw depends on the split only (fixed seed),
+    so every model is extracted on the same samples and the metrics can compare them."""
+    if cap is None:
+        return np.arange(len(roles))
+    rng = np.random.default_rng(CAP_SEED)
+    keep = [rng.permutation(idx)[:cap] for idx in (np.flatnonzero(roles == r) for r in sorted(set(roles)))]
+    return np.sort(np.concatenate(keep))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,13 +40,15 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
     data = load_split(split_dir)
 
     def build():
-        return build_model(model.name, data.input_shape, data.num_classes)
+        return build_model(model.name, data.input_shape, data.num_classes, **model.kwargs)
 
     base = {"method": method, "params": method_params.model_dump(), "model": model.name,
             "split_fingerprint": data.info["split_fingerprint"], "torch_version": torch.__version__,
             "device": resolve_device(runtime.device), "threads": runtime.threads,
             "deterministic": runtime.deterministic}
-    if split.scenario not in spec.scenarios:
+    # A deletion request (ids) forgets individual samples: for methods it is the random scenario's kind.
+    kind = "random" if split.scenario == "ids" else split.scenario
+    if kind not in spec.scenarios:
         reason = f"{method} applies to the {', '.join(spec.scenarios)} scenario only, not '{split.scenario}'"
         print(f"skipped: {reason}")
         save_status(out, {**base, "status": "skipped", "reason": reason})
@@ -73,7 +75,9 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
     finally:
         counter.remove()
     metrics = accuracies(result, data)
-    save_model(result, out, {**base, "status": "ok", "sample_passes": ctx.sample_passes, **metrics})
+    # A method may attach provenance to its result (external: the checkpoint's path and sha256).
+    save_model(result, out, {**base, **getattr(result, "muaudit_meta", {}), "status": "ok",
+                             "sample_passes": ctx.sample_passes, **metrics})
     if train_epochs:
         metrics["cost_vs_retrain"] = ctx.sample_passes / (train_epochs * len(x_r))
     return metrics

@@ -49,3 +49,14 @@ def test_truncated_manifest_names_the_file(tmp_path, digits):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(BadInputError, match="manifest.parquet"):
         load_split(tmp_path)
+
+
+def test_ids_scenario_forgets_exactly_the_requested_samples(digits):
+    wanted = ["digits-00000", "digits-00007", "digits-01000"]
+    roles = make_roles(digits.y, "ids", 0.1, [], 0.2, 0, digits.sample_ids, wanted)
+    assert sorted(digits.sample_ids[roles == "forget"].tolist()) == wanted
+
+
+def test_ids_scenario_names_unknown_ids(digits):
+    with pytest.raises(BadInputError, match=r"split.forget_ids: 2 id\(s\) not in the dataset: nope-1, nope-2"):
+        make_roles(digits.y, "ids", 0.1, [], 0.2, 0, digits.sample_ids, ["digits-00000", "nope-2", "nope-1"])

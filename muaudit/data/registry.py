@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,10 +63,13 @@ def dataset_names() -> list[str]:
     return sorted(_LOADERS)
 
 
-def get_dataset(name: str, path: str | None = None) -> Dataset:
+def get_dataset(name: str, path: str | None = None, **options) -> Dataset:
+    """Load a dataset; options (data.label_column, ...) reach only the loaders that declare them."""
     _load_builtin_loaders()
     if name not in _LOADERS:
         close = difflib.get_close_matches(name, list(_LOADERS), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise BadInputError(f"data.name: unknown dataset '{name}'{hint}; expected one of {', '.join(sorted(_LOADERS))}")
-    return _LOADERS[name](path=path)
+    loader = _LOADERS[name]
+    accepted = inspect.signature(loader).parameters
+    return loader(path=path, **{k: v for k, v in options.items() if k in accepted})

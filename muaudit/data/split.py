@@ -26,8 +26,14 @@ def make_roles(
     forget_classes: list[int],
     test_fraction: float,
     seed: int,
+    sample_ids: np.ndarray | None = None,
+    forget_ids: list[str] | None = None,
 ) -> np.ndarray:
-    """Role of every sample, deterministic in seed. Test is stratified by class."""
+    """Role of every sample, deterministic in seed. Test is stratified by class.
+
+    The ids scenario (a deletion request) forgets exactly the named samples, also those the test draw
+    picked: a sample whose deletion was requested must not stay anywhere in the audit as test data.
+    """
     rng = np.random.default_rng(seed)
     roles = np.full(len(y), "retain", dtype=object)
     for c in np.unique(y):
@@ -43,8 +49,15 @@ def make_roles(
         if missing:
             raise BadInputError(f"split.forget_classes: {missing} not in the dataset's labels {sorted(np.unique(y).tolist())}")
         roles[train[np.isin(y[train], forget_classes)]] = "forget"
+    elif scenario == "ids":
+        wanted = set(forget_ids or [])
+        unknown = sorted(wanted - set(sample_ids.tolist()))
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            raise BadInputError(f"split.forget_ids: {len(unknown)} id(s) not in the dataset: {shown}")
+        roles[np.isin(sample_ids, list(wanted))] = "forget"
     else:
-        raise BadInputError(f"split.scenario: '{scenario}' is not one of random, class")
+        raise BadInputError(f"split.scenario: '{scenario}' is not one of random, class, ids")
     if not (roles == "forget").any():
         raise BadInputError("split: the forget set is empty; raise split.forget_fraction or pick other classes")
     if not (roles == "retain").any():

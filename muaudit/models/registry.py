@@ -41,9 +41,30 @@ def model_names() -> list[str]:
 
 
 def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **kwargs) -> nn.Module:
+    """Build a registered model, or the user's builder named "module.path:function" (model.kwargs go to it)."""
     _load_builtin()
-    if name not in _BUILDERS:
+    builder = _user_builder(name) if ":" in name else _BUILDERS.get(name)
+    if builder is None:
         close = difflib.get_close_matches(name, list(_BUILDERS), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise BadInputError(f"model.name: unknown model '{name}'{hint}; expected one of {', '.join(sorted(_BUILDERS))}")
-    return _BUILDERS[name](input_shape=tuple(input_shape), num_classes=num_classes, **kwargs)
+    try:
+        model = builder(input_shape=tuple(input_shape), num_classes=num_classes, **kwargs)
+    except TypeError as err:
+        raise BadInputError(f"model.kwargs: {name} rejected {sorted(kwargs)} ({err})") from None
+    if not isinstance(model, nn.Module):
+        raise BadInputError(f"model.name: {name} returned {type(model).__name__}; expected a torch nn.Module")
+    return model
+
+
+def _user_builder(name: str) -> Builder:
+    # Imported from the workspace (stages run with it on sys.path), like any Python package the user installs.
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise BadInputError(f"model.name: cannot import module '{module_name}' ({err}); expected 'module.path:function'") from None
+    builder = getattr(module, attr, None)
+    if not callable(builder):
+        raise BadInputError(f"model.name: '{module_name}' has no function '{attr}'; expected 'module.path:function'")
+    return builder
