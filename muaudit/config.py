@@ -122,6 +122,14 @@ class MetricsParams(BaseModel):
         return registry.parse_config(self.model_dump())
 
 
+class PolicyParams(Block):
+    """Pass criteria declared before the run; the report and manifest state the outcome per method."""
+
+    allowed_labels: list[str] = ["consistent"]  # the overall verdict every method must have
+    layers: list[str] = []  # also require an allowed verdict at each of these layers
+    max_avg_gap: float | None = Field(None, ge=0)  # bound on the output-level avg_gap, when measured
+
+
 class RuntimeParams(Block):
     threads: int = Field(1, ge=1)  # torch threads per stage; changes float results, so it is a param
     device: Literal["cpu", "cuda", "auto"] = "cpu"
@@ -138,6 +146,7 @@ class Params(Block):
     extract: ExtractParams = ExtractParams()
     metrics: MetricsParams = MetricsParams()
     runtime: RuntimeParams = RuntimeParams()
+    policy: PolicyParams = PolicyParams()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:

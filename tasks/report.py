@@ -1,49 +1,142 @@
-"""report: data/report/report.md and index.html from the metrics table."""
+"""report: index.html, report.md, manifest.json, and the DVC metrics/plots files from the metrics table."""
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
+import json
+import platform
 from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
 
 from muaudit.config import Params
 from muaudit.controls import check_controls
-from muaudit.io import read_json, read_parquet
+from muaudit.io import atomic_write_bytes, atomic_write_json
+from muaudit.lineage.lock import read_lock
+from muaudit.lineage.manifest import artifact_hashes, build_manifest
+from muaudit.lineage.records import stage_runs
 from muaudit.report import summary_table, write_report
 from muaudit.report.controls import instrument_check
+from muaudit.report.page import judged_columns, render
+from muaudit.report.plots import _band, _value, histograms, metric_plots, output_vs_representation
+from muaudit.report.policy import evaluate
+from muaudit.runtime import configure
 from muaudit.stage import main_exit, run_stage
+from muaudit.tracking import git_commit
 
 
-def report(params: Params, metrics_dir: str, split_dir: str, out: str) -> dict:
-    table = read_parquet(Path(metrics_dir) / "metrics.parquet", "the metrics table").to_pandas()
-    split_info = read_json(Path(split_dir) / "split.json", "the split summary written by the split stage")
-    retrain_ids = [f"retrain_{s}" for s in params.retrain.seeds]
-    summary = summary_table(table, retrain_ids, list(params.unlearn.methods))
+def forget_fingerprint(split_dir: Path) -> str:
+    meta = pq.read_table(split_dir / "manifest.parquet").to_pandas()
+    ids = sorted(meta[meta.role == "forget"].sample_id.astype(str)) if "role" in meta else []
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
+def lineage_record(workspace: Path, params: Params, env: dict) -> dict:
+    """Every locked output with its dvc.lock md5 and the MLflow run that made it."""
+    stages = read_lock(workspace) if (workspace / "dvc.lock").exists() else {}
+    runs = stage_runs(workspace, list(stages))
+    artifacts = [{"path": o.path, "stage": s.name, "md5": o.md5, **{
+        k: runs.get(s.name, {}).get(k, "") for k in ("run_id", "git_commit")}} for s in stages.values() for o in s.outs]
+    for a in artifacts:
+        a["mlflow_run_id"] = a.pop("run_id") or "–"
+    return {"code_commit": git_commit(workspace), "params": params.model_dump(), "environment": env,
+            "artifacts": artifacts, "stage_runs": runs}
+
+
+def dvc_metrics(table: pd.DataFrame, models: list[str], policy: dict) -> dict:
+    out = {}
+    for model in models:
+        values = {}
+        for _, metric, layer, role in judged_columns(table):
+            v = _value(table, model, metric, layer, role)
+            if v == v:
+                values[f"{metric}/{layer}/{role}"] = round(v, 6)
+        if model in policy["outcome"]:
+            values["policy_pass"] = int(policy["outcome"][model]["pass"])
+        out[model] = values
+    return out
+
+
+def layer_curves(table: pd.DataFrame, models: list[str]) -> str:
+    """Long CSV (series, layer, value) of every per-layer column, for `dvc plots show`."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["series", "layer", "value"])
+    for _, metric, layer, role in judged_columns(table):
+        if metric == "accuracy":
+            continue
+        for model in models:
+            w.writerow([f"{model} {metric}", layer, round(_value(table, model, metric, layer, role), 6)])
+        for stat in ("low", "high"):
+            w.writerow([f"band {metric} {stat}", layer, round(_band(table, metric, layer, role, stat), 6)])
+    return buf.getvalue()
+
+
+def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, activations: str, out: str) -> dict:
+    ws = Path.cwd()
+    table = pq.read_table(Path(metrics_dir) / "metrics.parquet").to_pandas()
+    split_info = json.loads((Path(split_dir) / "split.json").read_text())
+    methods = list(params.unlearn.methods)
+    models = ["original", *methods]
+    summary = summary_table(table, [f"retrain_{s}" for s in params.retrain.seeds], methods)
     forget_desc = (f"classes {params.split.forget_classes}" if params.split.scenario == "class"
                    else f"{params.split.forget_fraction:.0%} of train at random")
     header = {
         "dataset": f"{split_info['dataset']} (fingerprint {split_info['dataset_fingerprint'][:12]})",
         "scenario": f"{params.split.scenario}: forget {forget_desc}",
         "forget / retain / test": " / ".join(str(split_info["counts"][r]) for r in ("forget", "retain", "test")),
+        "forget-set fingerprint": forget_fingerprint(Path(split_dir))[:16],
         "split fingerprint": split_info["split_fingerprint"][:16],
         "model": params.model.name,
         "retrain seeds": ", ".join(map(str, params.retrain.seeds)),
     }
-    write_report(out, summary, header, above=instrument_check(check_controls(table, params.split.scenario)))
-    return {}
+    outcome = evaluate(table, methods, params.policy)
+    policy = {"criteria": params.policy.model_dump(), "outcome": outcome,
+              "pass": all(o["pass"] for o in outcome.values())}
+    # the settings run_stage applied; configure is idempotent and returns what it set
+    env = {**configure(params.runtime.threads, params.runtime.device, params.runtime.deterministic),
+           "platform": platform.platform()}
+    lineage = lineage_record(ws, params, env)
+    plots = metric_plots(table, models)
+    scatter = output_vs_representation(table, models)
+    plots += ([scatter] if scatter else []) + histograms(Path(activations), models)
+    out_dir = Path(out)
+    box = instrument_check(check_controls(table, params.split.scenario))
+    write_report(out_dir, summary, header, above=box)
+    policy_md = "\n".join(f"- **{m}**: {'pass' if o['pass'] else 'fail: ' + '; '.join(o['reasons'])}"
+                          for m, o in outcome.items())
+    md = (out_dir / "report.md").read_text() + f"\n## Policy: {'PASS' if policy['pass'] else 'FAIL'}\n\n{policy_md}\n"
+    atomic_write_bytes(out_dir / "report.md", md.encode())
+    page = render(header, table, models, policy, plots, lineage)
+    # the instrument check goes above everything else: an auditor must see first whether the metrics can be trusted
+    page = page.replace("<body>", "<body>" + box[1], 1)
+    atomic_write_bytes(out_dir / "index.html", page.encode())
+    atomic_write_json(out_dir / "metrics.json", dvc_metrics(table, models, policy))
+    atomic_write_bytes(out_dir / "layers.csv", layer_curves(table, models).encode())
+    verdicts = table[(table.metric == "verdict") & (table.layer == "")].set_index("model")["label"].to_dict()
+    body = {"audited": header, "params": params.model_dump(), "environment": env,
+            "code_commit": lineage["code_commit"], "verdicts": verdicts, "policy": policy,
+            "artifacts": artifact_hashes(ws, [split_dir, models_dir, activations, metrics_dir]),
+            "stage_runs": lineage["stage_runs"]}
+    atomic_write_json(out_dir / "manifest.json", build_manifest(body))
+    return {"policy_pass": float(policy["pass"]), "plots": float(len(plots))}
 
 
 def main(argv: list[str] | None = None) -> int:
     def add(p):
-        p.add_argument("--metrics", required=True)
-        p.add_argument("--split", required=True)
-        p.add_argument("--out", required=True)
+        for flag in ("--metrics", "--split", "--models", "--activations", "--out"):
+            p.add_argument(flag, required=True)
 
     return run_stage(
         "report",
         argv,
         add,
-        lambda params, a: report(params, a.metrics, a.split, a.out),
+        lambda params, a: report(params, a.metrics, a.split, a.models, a.activations, a.out),
         lambda a: [a.out],
-        lambda p, a: {},
+        lambda p, a: {"policy": p.policy.model_dump()},
     )
 
 

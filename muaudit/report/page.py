@@ -1,0 +1,86 @@
+"""The self-contained HTML page: first screen (what was audited, verdicts coloured against the band,
+policy), then the plots, then the lineage section. No external resource, so it opens offline."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+
+import pandas as pd
+
+from muaudit.report.plots import _band, _value, families
+
+CSS = ("body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
+       "td,th{border:1px solid #ccc;padding:3px 7px;font-size:13px}td.in{background:#d8f3dc}"
+       "td.out{background:#ffd6d6}td.pass{background:#d8f3dc}td.fail{background:#ffd6d6}"
+       ".plots{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}code{font-size:12px}"
+       "dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:bold}")
+
+
+def _e(v: object) -> str:
+    return html.escape(str(v))
+
+
+def judged_columns(table: pd.DataFrame) -> list[tuple[str, str, str, str]]:
+    """(heading, metric, layer, role): output level first (accuracy per role), then each per-layer family."""
+    cols = [(f"{role} acc", "accuracy", "logits", role) for role in ("forget", "retain", "test")]
+    for metric in families(table):
+        if metric == "accuracy":
+            continue
+        rows = table[(table.metric == metric) & (table.reference == "band") & (table.model != "retrain")]
+        role = "forget" if "forget" in set(rows.role) else rows.role.iloc[0]
+        cols += [(f"{metric} {layer or ''} ({role})".replace("  ", " "), metric, layer, role)
+                 for layer in dict.fromkeys(rows[rows.role == role].layer)]
+    return cols
+
+
+def verdict_table(table: pd.DataFrame, models: list[str], policy: dict) -> str:
+    verdict = table[(table.metric == "verdict") & (table.layer == "")].set_index("model")["label"]
+    cols = judged_columns(table)
+    head = "<tr><th>model</th><th>verdict</th><th>policy</th>" + "".join(f"<th>{_e(c[0])}</th>" for c in cols) + "</tr>"
+    body = ""
+    for model in models:
+        outcome = policy.get(model)
+        pol = ("<td></td>" if outcome is None else
+               f"<td class='{'pass' if outcome['pass'] else 'fail'}'>{'pass' if outcome['pass'] else 'fail'}</td>")
+        cells = ""
+        for _, metric, layer, role in cols:
+            v = _value(table, model, metric, layer, role)
+            if math.isnan(v):
+                acc = table[(table.model == model) & (table.reference == "") & (table.metric == metric)
+                            & (table.layer == layer) & (table.role == role)].value
+                v = float(acc.iloc[0]) if len(acc) else float("nan")
+            lo, hi = _band(table, metric, layer, role, "low"), _band(table, metric, layer, role, "high")
+            cls = "" if math.isnan(v) or math.isnan(lo) else ("in" if lo <= v <= hi else "out")
+            cells += f"<td class='{cls}'>{'–' if math.isnan(v) else f'{v:.3f}'}</td>"
+        body += f"<tr><td>{_e(model)}</td><td><b>{_e(verdict.get(model, ''))}</b></td>{pol}{cells}</tr>"
+    band = "".join(
+        f"<td>[{_band(table, m, la, r, 'low'):.3f}, {_band(table, m, la, r, 'high'):.3f}]</td>" for _, m, la, r in cols)
+    body += f"<tr><td>retrain band</td><td></td><td></td>{band}</tr>"
+    return f"<table id='verdicts'><thead>{head}</thead><tbody>{body}</tbody></table>"
+
+
+def render(header: dict, table: pd.DataFrame, models: list[str], policy: dict, plots: list[tuple[str, str]],
+           lineage: dict) -> str:
+    meta = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in header.items())
+    pol = "".join(f"<li><b>{_e(m)}</b>: {'pass' if o['pass'] else 'fail — ' + _e('; '.join(o['reasons']))}</li>"
+                  for m, o in policy["outcome"].items())
+    figs = "".join(f"<figure class='plot'>{s}</figure>" for _, s in plots)
+    arts = "".join(
+        f"<tr><td><code>{_e(a['path'])}</code></td><td>{_e(a['stage'])}</td><td><code>{_e(a['md5'])}</code></td>"
+        f"<td><code>{_e(a.get('mlflow_run_id', '–'))}</code></td><td><code>{_e(a.get('git_commit', ''))}</code></td></tr>"
+        for a in lineage["artifacts"])
+    env = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in lineage["environment"].items())
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Unlearning audit</title>"
+        f"<style>{CSS}</style></head><body><h1>Unlearning audit</h1><dl id='audited'>{meta}</dl>"
+        f"<h2>Verdicts</h2>{verdict_table(table, models, policy['outcome'])}"
+        "<p>Green: inside the retrain band; red: outside it.</p>"
+        f"<h2>Policy</h2><p><code>{_e(json.dumps(policy['criteria']))}</code> — "
+        f"<b>{'PASS' if policy['pass'] else 'FAIL'}</b></p><ul>{pol}</ul>"
+        f"<h2>Plots</h2><div class='plots'>{figs}</div>"
+        f"<h2>Lineage</h2><dl>{env}</dl><table id='artifacts'><thead><tr><th>artifact</th><th>stage</th>"
+        f"<th>md5 (dvc.lock)</th><th>MLflow run</th><th>code commit</th></tr></thead><tbody>{arts}</tbody></table>"
+        f"<h3>Params</h3><pre>{_e(json.dumps(lineage['params'], indent=1, sort_keys=True))}</pre>"
+        "</body></html>\n")

@@ -1,0 +1,108 @@
+"""The report's plots, generic over the metric names found in the long metrics table.
+
+A metric family is a metric that has per-model rows against the band (reference "band") and band
+statistics "<metric>:low|high" on model "retrain": with several layers it is drawn per layer against
+the shaded band; with one value per model it is drawn as bars against the band strip.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from muaudit.report import svg
+
+
+def families(table: pd.DataFrame) -> list[str]:
+    band = table[(table.model == "retrain") & (table.reference == "band")]
+    stats = {m.split(":")[0] for m in band.metric if m.endswith(":low")}
+    judged = set(table[(table.reference == "band") & (table.model != "retrain")].metric)
+    return sorted(stats & judged)
+
+
+def _role(rows: pd.DataFrame) -> str:
+    roles = list(dict.fromkeys(rows.role))
+    return "forget" if "forget" in roles else roles[0]
+
+
+def _band(table: pd.DataFrame, metric: str, layer: str, role: str, stat: str) -> float:
+    r = table[(table.model == "retrain") & (table.reference == "band") & (table.metric == f"{metric}:{stat}")
+              & (table.layer == layer) & (table.role == role)].value
+    return float(r.iloc[0]) if len(r) else float("nan")
+
+
+def _value(table: pd.DataFrame, model: str, metric: str, layer: str, role: str) -> float:
+    r = table[(table.model == model) & (table.reference == "band") & (table.metric == metric)
+              & (table.layer == layer) & (table.role == role)].value
+    return float(r.iloc[0]) if len(r) else float("nan")
+
+
+def metric_plots(table: pd.DataFrame, models: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for metric in families(table):
+        rows = table[(table.metric == metric) & (table.reference == "band") & table.model.isin(models)]
+        if rows.empty:
+            continue
+        role = _role(rows)
+        layers = list(dict.fromkeys(rows[rows.role == role].layer))
+        title = f"{metric} ({role}) against the retrain band"
+        if len(layers) > 1:
+            series = {m: [_value(table, m, metric, layer, role) for layer in layers] for m in models}
+            low = [_band(table, metric, layer, role, "low") for layer in layers]
+            high = [_band(table, metric, layer, role, "high") for layer in layers]
+            out.append((title + ", per layer", svg.band_lines(title, layers, series, low, high, metric)))
+        else:
+            layer = layers[0]
+            values = {m: _value(table, m, metric, layer, role) for m in models}
+            out.append((title, svg.band_bars(title, values, _band(table, metric, layer, role, "low"),
+                                             _band(table, metric, layer, role, "high"), metric)))
+    return out
+
+
+def output_vs_representation(table: pd.DataFrame, models: list[str]) -> tuple[str, str] | None:
+    """x: forget accuracy (output level); y: the first per-layer family averaged over its hidden layers."""
+    reps = [m for m in families(table) if m != "accuracy"
+            and table[(table.metric == m) & (table.reference == "band")].layer.nunique() > 1]
+    if not reps or "accuracy" not in families(table):
+        return None
+    rep = reps[0]
+    layers = [la for la in dict.fromkeys(table[(table.metric == rep) & (table.reference == "band")].layer)
+              if la not in ("", "logits")]
+    points = {m: (_value(table, m, "accuracy", "logits", "forget"),
+                  float(np.nanmean([_value(table, m, rep, la, "forget") for la in layers]))) for m in models}
+    box = (_band(table, "accuracy", "logits", "forget", "low"), _band(table, "accuracy", "logits", "forget", "high"),
+           float(np.nanmean([_band(table, rep, la, "forget", "low") for la in layers])),
+           float(np.nanmean([_band(table, rep, la, "forget", "high") for la in layers])))
+    title = f"output level vs representation level ({rep}, mean over hidden layers)"
+    return title, svg.band_scatter(title, points, box, "forget accuracy", f"{rep} (forget)")
+
+
+def confidence_and_loss(activations: Path, model: str) -> dict[str, dict[str, list[float]]]:
+    """Max softmax confidence and cross-entropy loss per sample on forget and test, from stored logits."""
+    t = pq.read_table(activations / f"model={model}" / "layer=logits").to_pandas()
+    cols = [c for c in t.columns if c.startswith("u")]
+    z = t[cols].to_numpy(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    conf = np.exp(logp.max(axis=1))
+    loss = -logp[np.arange(len(t)), t["label"].to_numpy()]
+    out: dict[str, dict[str, list[float]]] = {"confidence": {}, "loss": {}}
+    for role in ("forget", "test"):
+        mask = (t.role == role).to_numpy()
+        out["confidence"][role] = conf[mask].tolist()
+        out["loss"][role] = loss[mask].tolist()
+    return out
+
+
+def histograms(activations: Path, models: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for model in models:
+        if not (activations / f"model={model}" / "layer=logits").exists():
+            continue
+        for kind, samples in confidence_and_loss(activations, model).items():
+            title = f"{model}: {kind} on forget vs test"
+            out.append((title, svg.histogram(title, samples, kind)))
+    return out
