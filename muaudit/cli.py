@@ -78,10 +78,13 @@ def _run_flow(ws: Path, plan, workers: int, parent_run_id: str) -> dict[str, str
 
     prefect_env(ws)
     from flows.audit import audit, task_runner, use_pool
-    from flows.workers import pool
+    from flows.workers import pool, start_prefect_server
 
     print(f"Running {len(plan.stages)} stale stage(s) with {workers} worker(s): {', '.join(plan.stages)}")
+    server = start_prefect_server()
     with pool(str(ws), workers) as executor:
+        if server is not None:
+            server.join()
         use_pool(executor)
         try:
             return audit.with_options(task_runner=task_runner(workers))(str(ws), asdict(plan), parent_run_id)
