@@ -222,10 +222,12 @@ def bench_metrics(tmp: Path) -> None:
         methods = [f"method_{i}" for i in range(m)]
         for model in ["original", *retrain, *methods]:
             if not (root / f"model={model}").exists():
+                (tmp / "models" / model).mkdir(parents=True)
+                (tmp / "models" / model / "model.json").write_text('{"status": "ok"}')
                 acts = {k: rng.standard_normal((n, d)).astype(np.float32) for k, d in dims.items()}
                 write_model_activations(root / f"model={model}", ids, roles, labels, acts)
         s = time.perf_counter()
-        compute_metrics(str(root), str(tmp / "no_models"), retrain, methods, 0.02)
+        compute_metrics(str(root), str(tmp / "models"), retrain, methods, 0.02)
         t = time.perf_counter() - s
         out(f"| {6 + m} | {t:.2f} | {t / (6 + m):.3f} |")
     out("")
