@@ -86,7 +86,9 @@ def machine() -> list[str]:
     return [f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
             f"- CPU: {cpu}, {os.cpu_count()} cores; RAM {mem:.0f} GiB; {platform.platform()}",
             f"- python {platform.python_version()}, torch {torch.__version__}, prefect {prefect.__version__}, "
-            f"dvc {dvc.__version__}, mlflow {mlflow.__version__}"]
+            f"dvc {dvc.__version__}, mlflow {mlflow.__version__}",
+            f"- load average at start (1/5/15 min): {'/'.join(f'{v:.1f}' for v in os.getloadavg())} "
+            "(the machine is shared: other processes compete for the same cores)"]
 
 
 def bench_pipeline(tmp: Path, overrides: dict, label: str) -> Path:
@@ -269,13 +271,13 @@ def bench_metrics(tmp: Path) -> None:
     out("")
 
 
-def bench_scaling(tmp: Path) -> None:
+def bench_scaling(tmp: Path, scales: list[int]) -> None:
     out("## 8. Scaling: cold audit (tiny params, --workers 2) as the dataset grows\n")
     out("digits replicated k times with a one-pixel shift and noise (benchmarks/scaled_loader.py).\n")
     out("| dataset | samples | cold audit s | bare s |")
     out("|---|---|---|---|")
     points = []
-    for k in (1, 4, 16):
+    for k in scales:
         ws = workspace(tmp, f"scale{k}", {**TINY, "data": {"name": "digits_scaled", "path": f"x{k}"}})
         wall, _ = audit(ws, 2)
         b = bare(ws)
@@ -292,6 +294,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="tiny params for the audit items too")
     parser.add_argument("--skip", default="", help="comma-separated items to skip: audit,extract,metrics,scaling")
+    parser.add_argument("--scales", default="1,4,16", help="dataset multiples for item 8")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     out("# muaudit benchmark results\n")
@@ -312,7 +315,8 @@ def main() -> None:
         if "metrics" not in skip:
             bench_metrics(tmp)
         if "scaling" not in skip:
-            bench_scaling(tmp)
+            bench_scaling(tmp, [int(k) for k in args.scales.split(",")])
+    out(f"\nLoad average at the end (1/5/15 min): {'/'.join(f'{v:.1f}' for v in os.getloadavg())}")
     (ROOT / "benchmarks/results.md").write_text("\n".join(LINES) + "\n")
 
 

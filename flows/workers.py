@@ -50,22 +50,32 @@ def pool(workspace: str, workers: int) -> ProcessPoolExecutor:
     return executor
 
 
-def start_prefect_server() -> threading.Thread | None:
+_SERVER_START: threading.Thread | None = None
+
+
+def start_prefect_server() -> None:
     """Start Prefect's temporary server in the background (7-14 s measured), unless an API URL is set.
 
-    The flow would start the same server on its first API call; starting it here overlaps that wait with
-    the workers' imports. Join the thread before the flow runs: a half-started server refuses requests.
+    The flow would start the same server on its first API call; starting it early overlaps that wait with
+    the MLflow parent run and the workers' imports. Call prefect_env() first: Prefect reads it on import.
     """
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
-
-    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-        return None
+    global _SERVER_START
 
     def start() -> None:
+        from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+        if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+            return
         from prefect.server.api.server import SubprocessASGIServer
 
         SubprocessASGIServer().start()
 
-    thread = threading.Thread(target=start, name="prefect-server-start", daemon=True)
-    thread.start()
-    return thread
+    if _SERVER_START is None:
+        _SERVER_START = threading.Thread(target=start, name="prefect-server-start", daemon=True)
+        _SERVER_START.start()
+
+
+def wait_prefect_server() -> None:
+    """Block until the early start has finished: a half-started server refuses the flow's requests."""
+    if _SERVER_START is not None:
+        _SERVER_START.join()
