@@ -29,11 +29,13 @@ from conftest import TINY, make_workspace  # noqa: E402
 
 PY = sys.executable
 LINES: list[str] = []
+RESULTS = ROOT / "benchmarks/results.md"
 
 
 def out(line: str = "") -> None:
     print(line, flush=True)
     LINES.append(line)
+    RESULTS.write_text("\n".join(LINES) + "\n")  # rewritten as it goes: an interrupted run keeps its rows
 
 
 def workspace(tmp: Path, name: str, overrides: dict | None) -> Path:
@@ -317,7 +319,6 @@ def main() -> None:
         if "scaling" not in skip:
             bench_scaling(tmp, [int(k) for k in args.scales.split(",")])
     out(f"\nLoad average at the end (1/5/15 min): {'/'.join(f'{v:.1f}' for v in os.getloadavg())}")
-    (ROOT / "benchmarks/results.md").write_text("\n".join(LINES) + "\n")
 
 
 if __name__ == "__main__":
