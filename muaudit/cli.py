@@ -34,6 +34,12 @@ def cmd_run(args) -> int:
     with exclusive(ws):
         _recover(ws)
         plan = make_plan(ws)
+        if not plan.empty:  # the server starts while the MLflow parent run opens
+            from flows.workers import start_prefect_server
+            from muaudit.workspace import prefect_env
+
+            prefect_env(ws)
+            start_prefect_server()
         tags = {"muaudit.kind": "audit", "muaudit.noop": str(plan.empty).lower(),
                 "muaudit.stale_stages": ",".join(plan.stages)}
         with tracking.run("audit", ws, tags=tags) as parent:
@@ -109,10 +115,12 @@ def _run_flow(ws: Path, plan, workers: int, parent_run_id: str) -> dict[str, str
 
     prefect_env(ws)
     from flows.audit import audit, task_runner, use_pool
-    from flows.workers import pool
+    from flows.workers import pool, start_prefect_server, wait_prefect_server
 
     print(f"Running {len(plan.stages)} stale stage(s) with {workers} worker(s): {', '.join(plan.stages)}")
+    start_prefect_server()
     with pool(str(ws), workers) as executor:
+        wait_prefect_server()
         use_pool(executor)
         try:
             return audit.with_options(task_runner=task_runner(workers))(str(ws), asdict(plan), parent_run_id)
