@@ -79,6 +79,8 @@ class UnlearnParams(BaseModel):
         for name in self.methods:
             if name not in known:
                 raise ValueError(_unknown("unlearn.methods", name, known))
+            if name not in blocks:  # a listed method without a block must be happy with its defaults
+                registry.parse(name, None)
         for name, block in blocks.items():
             if name not in known:
                 raise ValueError(_unknown("unlearn", name, known))
