@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: setup audit test lint clean
+.PHONY: setup setup-test audit test lint clean
 
 setup: $(STAMP)
 
@@ -21,7 +21,11 @@ $(STAMP): requirements.lock pyproject.toml
 audit: setup
 	@$(BIN)/muaudit run
 
-test: setup
+# The report test opens the HTML in headless Chromium (Debian's package); installed here, never from pytest.
+setup-test:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: setup setup-test
 	@$(BIN)/python -m pytest
 
 lint: setup

@@ -1,4 +1,4 @@
-"""`muaudit run | status | methods | layers`: the command line of the audit."""
+"""`muaudit run | status | methods | layers | lineage | verify`: the command line of the audit."""
 
 from __future__ import annotations
 
@@ -53,8 +53,9 @@ def cmd_run(args) -> int:
                                 "wall_time_s": time.perf_counter() - start})
             report = ws / REPORT
             if outcome and report.exists():
-                parent.log_artifact(report.parent / "report.md", "report")
-                parent.log_artifact(report, "report")
+                # the report, its plots (inline in index.html), manifest and DVC metrics/plots files
+                for f in sorted(p for p in report.parent.iterdir() if p.is_file()):
+                    parent.log_artifact(f, "report")
     failed = sorted(s for s, v in outcome.items() if v != "ok")
     table = _summary(ws)
     if table:
@@ -67,23 +68,21 @@ def cmd_run(args) -> int:
     if _any_method_failed(ws):
         print("error: at least one method failed; see the report", file=sys.stderr)
         return 1
-    failed_controls = _failed_controls(ws)
-    if failed_controls:
-        level = "error" if args.strict else "warning"
-        print(f"{level}: control(s) failed the instrument check: {', '.join(failed_controls)}; see the report",
+    from muaudit.strict import failed_controls as _failed
+
+    failed_controls = _failed(ws)
+    if failed_controls and not args.strict:
+        print(f"warning: control(s) failed the instrument check: {', '.join(failed_controls)}; see the report",
               file=sys.stderr)
-        return 1 if args.strict else 0
+    if args.strict:
+        from muaudit.strict import strict_failures
+
+        failures = strict_failures(ws)
+        for line in failures:
+            print(f"strict: {line}", file=sys.stderr)
+        if failures:
+            return 1
     return 0
-
-
-def _failed_controls(ws: Path) -> list[str]:
-    path = ws / "data/metrics/metrics.parquet"
-    if not path.exists():
-        return []
-    import pyarrow.parquet as pq
-
-    t = pq.read_table(path, columns=["model", "metric", "label"]).to_pandas()
-    return sorted(t[(t.metric == "control") & (t.label == "fail")].model)
 
 
 def _recover(ws: Path) -> None:
@@ -181,6 +180,30 @@ def cmd_layers(args) -> int:
     return 0
 
 
+def cmd_lineage(args) -> int:
+    from muaudit.lineage.chain import lineage
+
+    filters = {k: v for k in ("model", "reference", "metric", "layer", "role") if (v := getattr(args, k)) is not None}
+    for line in lineage(Path(args.workspace), args.path, filters):
+        print(line)
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from muaudit.lineage.verify import verify
+
+    findings = verify(Path(args.workspace), manifest=args.manifest)
+    for note in findings.notes:
+        print(f"note: {note}")
+    for problem in findings.problems:
+        print(problem, file=sys.stderr)
+    if findings.problems:
+        print(f"error: {len(findings.problems)} mismatch(es) against the audit record", file=sys.stderr)
+        return 1
+    print("verified: every artifact matches dvc.lock" + (" and the manifest" if args.manifest else ""))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="muaudit", description=__doc__)
     parser.add_argument("-C", "--workspace", default=".", help="workspace folder (default: current)")
@@ -188,11 +211,21 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the stale stages of the audit and print the verdicts")
     run.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)),
                      help="stages run at once (each with runtime.threads torch threads)")
-    run.add_argument("--strict", action="store_true", help="exit 1 when a control fails the instrument check")
+    run.add_argument("--strict", action="store_true",
+                     help="exit 1 when the audit policy (params.yaml policy:) or a control of the instrument check fails")
     run.set_defaults(fn=cmd_run)
     sub.add_parser("status", help="list the stale stages and why").set_defaults(fn=cmd_status)
     sub.add_parser("methods", help="list the registered unlearning methods").set_defaults(fn=cmd_methods)
     sub.add_parser("layers", help="list the model's named layers and output shapes").set_defaults(fn=cmd_layers)
+    lin = sub.add_parser("lineage", help="print the chain from an artifact or a metric row back to the dataset")
+    lin.add_argument("path", help="an artifact path, e.g. data/metrics (with --model etc. for one metric row)")
+    for col in ("model", "reference", "metric", "layer", "role"):
+        lin.add_argument(f"--{col}", help=f"select metric rows by their {col} column")
+    lin.set_defaults(fn=cmd_lineage)
+    ver = sub.add_parser("verify", help="rehash every artifact against dvc.lock, MLflow and the manifest")
+    ver.add_argument("--manifest", action="store_true",
+                     help="also require the manifest and check its Ed25519 signature (MUAUDIT_VERIFY_KEY)")
+    ver.set_defaults(fn=cmd_verify)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

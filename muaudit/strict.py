@@ -23,7 +23,22 @@ def policy_failures(workspace: Path) -> list[str]:
     return [f"policy: {method}: {'; '.join(o['reasons'])}" for method, o in sorted(outcome.items()) if not o["pass"]]
 
 
-CHECKS: list[Check] = [policy_failures]
+def failed_controls(workspace: Path) -> list[str]:
+    """Controls of the instrument check (muaudit/controls.py) whose row in the metrics table says fail."""
+    path = workspace / "data/metrics/metrics.parquet"
+    if not path.exists():
+        return []
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path, columns=["model", "metric", "label"]).to_pandas()
+    return sorted(t[(t.metric == "control") & (t.label == "fail")].model)
+
+
+def control_failures(workspace: Path) -> list[str]:
+    return [f"control: {c} failed the instrument check; see the report" for c in failed_controls(workspace)]
+
+
+CHECKS: list[Check] = [policy_failures, control_failures]
 
 
 def strict_failures(workspace: Path, checks: list[Check] | None = None) -> list[str]:

@@ -51,3 +51,12 @@ def producer(stages: dict[str, LockedStage], path: str) -> LockedStage | None:
             if path == out.path or path.startswith(out.path.rstrip("/") + "/"):
                 return stage
     return None
+
+
+def producers(stages: dict[str, LockedStage], path: str) -> list[LockedStage]:
+    """The stages whose outputs make up path: the one containing it, or every one inside a folder dep."""
+    found = producer(stages, path)
+    if found is not None:
+        return [found]
+    prefix = path.rstrip("/") + "/"
+    return [s for s in stages.values() if any(o.path.startswith(prefix) for o in s.outs)]
