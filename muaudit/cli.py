@@ -16,7 +16,8 @@ def _summary(workspace: Path) -> str:
     if not md.exists():
         return ""
     lines = md.read_text().splitlines()
-    return "\n".join(line for line in lines if line.startswith("|"))
+    # headings too, so the instrument check table and the verdict table print as two labelled tables
+    return "\n".join(line for line in lines if line.startswith(("|", "## ")))
 
 
 def cmd_run(args) -> int:

@@ -92,18 +92,19 @@ def test_control_rows_and_report_box():
 
 
 @pytest.mark.slow
-def test_tiny_audit_reports_the_controls(tmp_path: Path):
+def test_tiny_audit_reports_the_controls(tmp_path: Path, prefect_server: str):
     overrides = deep_update(
         {k: dict(v) if isinstance(v, dict) else v for k, v in TINY.items()},
         {"unlearn": {"methods": ["finetune", "head_only", "heldout_retrain"],
                      "head_only": {"epochs": 2}, "heldout_retrain": {"seed": 7, "epochs": 3}}},
     )
     ws = make_workspace(tmp_path / "ws", overrides)
-    done = muaudit(ws, "run", "--workers", "2", "--strict")
+    done = muaudit(ws, "run", "--workers", "2", "--strict", env={"PREFECT_API_URL": prefect_server})
     t = pq.read_table(ws / "data/metrics/metrics.parquet").to_pandas()
     controls = t[t.metric == "control"].set_index("model")["label"]
     assert sorted(controls.index) == ["head_only", "heldout_retrain", "original"]
     assert set(controls) <= {"pass", "fail"}
+    assert controls["original"] == "pass"  # even a 3-epoch original still knows the forgotten class
     # --strict: exit 1 exactly when a control failed, and the CLI names them
     assert done.returncode == (1 if (controls == "fail").any() else 0), done.stderr
     report = (ws / "data/report/report.md").read_text()
