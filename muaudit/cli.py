@@ -164,6 +164,8 @@ def cmd_layers(args) -> int:
 
     ws = Path(args.workspace).resolve()
     params = load_params(ws / "params.yaml")
+    os.chdir(ws)  # as in a stage: data.path and user models (model.name "pkg.mod:fn") resolve in the workspace
+    sys.path.insert(0, str(ws))
     data = get_dataset(params.data.name, params.data.path, label_column=params.data.label_column,
                        id_column=params.data.id_column)
     model = build_model(params.model.name, data.x.shape[1:], data.num_classes, **params.model.kwargs).eval()

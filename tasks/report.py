@@ -82,8 +82,9 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     methods = list(params.unlearn.methods)
     models = ["original", *methods]
     summary = summary_table(table, [f"retrain_{s}" for s in params.retrain.seeds], methods)
-    forget_desc = (f"classes {params.split.forget_classes}" if params.split.scenario == "class"
-                   else f"{params.split.forget_fraction:.0%} of train at random")
+    forget_desc = {"class": f"classes {params.split.forget_classes}",
+                   "random": f"{params.split.forget_fraction:.0%} of train at random",
+                   "ids": f"the {split_info['counts']['forget']} samples of a deletion request"}[params.split.scenario]
     header = {
         "dataset": f"{split_info['dataset']} (fingerprint {split_info['dataset_fingerprint'][:12]})",
         "scenario": f"{params.split.scenario}: forget {forget_desc}",

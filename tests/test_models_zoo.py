@@ -41,3 +41,25 @@ def test_user_model_by_dotted_path_with_kwargs(tmp_path: Path, monkeypatch):
         build_model("my_models:nope", (2, 4), 5)
     with pytest.raises(BadInputError, match="model.name: cannot import module 'no_such_pkg.models'"):
         build_model("no_such_pkg.models:build", (2, 4), 5)
+
+
+def test_resnet18_through_split_train_and_extract_on_tiny_images(tmp_path: Path, monkeypatch):
+    import numpy as np
+
+    from muaudit.config import parse_params
+    from muaudit.store import read_layer
+    from tasks.extract import extract as extract_stage
+    from tasks.split import split
+    from tasks.train import original
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    np.savez("tiny.npz", x=rng.random((30, 3, 16, 16), dtype=np.float32), y=np.arange(30) % 3)
+    params = parse_params({"data": {"name": "npz", "path": "tiny.npz"}, "split": {"forget_classes": [1]},
+                           "model": {"name": "resnet18", "kwargs": {"width": 4}},
+                           "train": {"epochs": 1, "batch_size": 8}, "extract": {"layers": ["layer2", "layer4"]}})
+    split(params.data, params.split, "data/split")
+    original(params.model, params.train, params.runtime, "data/split", "data/models/original")
+    extract_stage(params.extract, params.model, "data/models/original", "data/split", "data/activations/model=original")
+    _, acts = read_layer("data/activations", "original", "layer4")
+    assert acts.shape == (30, 32)  # pooled: one value per channel
