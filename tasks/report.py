@@ -25,7 +25,8 @@ def report(params: Params, metrics_dir: str, split_dir: str, out: str) -> dict:
         "model": params.model.name,
         "retrain seeds": ", ".join(map(str, params.retrain.seeds)),
     }
-    write_report(out, summary, header)
+    errors = table[table.metric == "error"]
+    write_report(out, summary, header, dict(zip(errors.model, errors.label, strict=True)))
     return {}
 
 

@@ -26,7 +26,8 @@ def stored_layers(activations_root: str | Path, model_id: str) -> list[str]:
 
 def compute_metrics(activations_root: str, models_root: str, retrain_ids: list[str], method_ids: list[str],
                     band_tolerance: float):
-    statuses = {m: model_status(models_root, m).get("status", "ok") for m in ["original", *retrain_ids, *method_ids]}
+    sidecars = {m: model_status(models_root, m) for m in ["original", *retrain_ids, *method_ids]}
+    statuses = {m: meta.get("status", "ok") for m, meta in sidecars.items()}
     ok_models = [m for m, s in statuses.items() if s == "ok"]
     layers = stored_layers(activations_root, retrain_ids[0])
     rows: list[dict] = []
@@ -56,4 +57,7 @@ def compute_metrics(activations_root: str, models_root: str, retrain_ids: list[s
                         raise ValueError(f"activations of {model} and {ref} at {layer} cover different samples")
                     rows.append(row(model, ref, layer, role, "cka", linear_cka(x_m[mask], x_r[mask])))
     rows += band_and_verdicts(rows, statuses, retrain_ids, band_tolerance)
+    # Why a model failed or was skipped travels with the table, so the report can show it.
+    rows += [row(m, "", "", "", "error", np.nan, meta.get("error") or meta.get("reason") or "no model.json: its stage did not run")
+             for m, meta in sidecars.items() if statuses[m] != "ok"]
     return to_frame(rows)

@@ -48,10 +48,16 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_report(out_dir: str | Path, summary: pd.DataFrame, header: dict) -> tuple[Path, Path]:
+def write_report(out_dir: str | Path, summary: pd.DataFrame, header: dict,
+                 problems: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """problems: model -> why it failed or was skipped, listed under the verdicts."""
     out_dir = Path(out_dir)
+    problems = problems or {}
     meta_md = "\n".join(f"- **{k}**: {v}" for k, v in header.items())
     md = f"# Unlearning audit\n\n{meta_md}\n\n## Verdicts\n\n{to_markdown(summary)}\n"
+    if problems:
+        md += "\n## Failed or skipped\n\n" + "".join(f"- **{m}**: {why}\n" for m, why in problems.items())
+    problems_html = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(why)}</li>" for m, why in problems.items())
     rows_html = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in summary.itertuples(index=False)
     )
@@ -62,7 +68,9 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, header: dict) -> tu
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>"
         f"<h1>Unlearning audit</h1><ul>{meta_html}</ul><h2>Verdicts</h2>"
-        f"<table><thead><tr>{head_html}</tr></thead><tbody>{rows_html}</tbody></table></body></html>\n"
+        f"<table><thead><tr>{head_html}</tr></thead><tbody>{rows_html}</tbody></table>"
+        + (f"<h2>Failed or skipped</h2><ul>{problems_html}</ul>" if problems else "")
+        + "</body></html>\n"
     )
     md_path = atomic_write_bytes(out_dir / "report.md", md.encode())
     html_path = atomic_write_bytes(out_dir / "index.html", page.encode())
