@@ -41,7 +41,13 @@ def cmd_run(args) -> int:
                 print("Nothing is stale: every stage matches dvc.lock; no stage ran.")
                 outcome = {}
             else:
-                outcome = _run_flow(ws, plan, args.workers, parent.run_id)
+                try:
+                    outcome = _run_flow(ws, plan, args.workers, parent.run_id)
+                except KeyboardInterrupt:
+                    # The pool is shut down by now; a worker interrupted before it could end its stage's
+                    # run (e.g. while the run was being created) left it RUNNING: end it here, not next time.
+                    tracking.reap_dead_runs(ws)
+                    raise
             parent.log_metrics({"stages_run": sum(v == "ok" for v in outcome.values()),
                                 "stages_failed": sum(v != "ok" for v in outcome.values()),
                                 "wall_time_s": time.perf_counter() - start})
