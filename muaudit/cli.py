@@ -48,7 +48,13 @@ def cmd_run(args) -> int:
                 print("Nothing is stale: every stage matches dvc.lock; no stage ran.")
                 outcome = {}
             else:
-                outcome = _run_flow(ws, plan, args.workers, parent.run_id)
+                try:
+                    outcome = _run_flow(ws, plan, args.workers, parent.run_id)
+                except KeyboardInterrupt:
+                    # The pool is shut down by now; a worker interrupted before it could end its stage's
+                    # run (e.g. while the run was being created) left it RUNNING: end it here, not next time.
+                    tracking.reap_dead_runs(ws)
+                    raise
             parent.log_metrics({"stages_run": sum(v == "ok" for v in outcome.values()),
                                 "stages_failed": sum(v != "ok" for v in outcome.values()),
                                 "wall_time_s": time.perf_counter() - start})
@@ -66,7 +72,10 @@ def cmd_run(args) -> int:
     if failed:
         print(f"error: {len(failed)} stage(s) failed or were blocked: {', '.join(failed)}", file=sys.stderr)
         return 1
-    if _any_method_failed(ws):
+    failures = _method_failures(ws)
+    for method, why in failures.items():
+        print(f"error: method {method} failed: {why}", file=sys.stderr)
+    if failures:
         print("error: at least one method failed; see the report", file=sys.stderr)
         return 1
     from muaudit.strict import failed_controls as _failed
@@ -98,14 +107,17 @@ def _recover(ws: Path) -> None:
             print(f"marked MLflow run {run_id} KILLED: its process is gone")
 
 
-def _any_method_failed(ws: Path) -> bool:
+def _method_failures(ws: Path) -> dict[str, str]:
+    """Method -> its error, for every model whose verdict is `failed`."""
     path = ws / "data/metrics/metrics.parquet"
     if not path.exists():
-        return False
+        return {}
     import pyarrow.parquet as pq
 
-    t = pq.read_table(path, columns=["metric", "layer", "label"]).to_pandas()
-    return bool(((t.metric == "verdict") & (t.layer == "") & (t.label == "failed")).any())
+    t = pq.read_table(path, columns=["model", "metric", "layer", "label"]).to_pandas()
+    failed = t[(t.metric == "verdict") & (t.layer == "") & (t.label == "failed")].model
+    errors = t[t.metric == "error"].set_index("model").label
+    return {m: errors.get(m, "see the report") for m in failed}
 
 
 def _run_flow(ws: Path, plan, workers: int, parent_run_id: str) -> dict[str, str]:

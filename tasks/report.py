@@ -23,6 +23,7 @@ from muaudit.report.controls import instrument_check
 from muaudit.report.page import judged_columns, render
 from muaudit.report.plots import _band, _value, histograms, metric_plots, output_vs_representation
 from muaudit.report.policy import evaluate
+from muaudit.report.summary import problems_html
 from muaudit.runtime import configure
 from muaudit.stage import main_exit, run_stage
 from muaudit.tracking import git_commit
@@ -106,14 +107,16 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     plots += ([scatter] if scatter else []) + histograms(Path(activations), models)
     out_dir = Path(out)
     box = instrument_check(check_controls(table, params.split.scenario))
-    write_report(out_dir, summary, header, above=box)
+    errors = table[table.metric == "error"]
+    problems = dict(zip(errors.model, errors.label, strict=True))
+    write_report(out_dir, summary, header, above=box, problems=problems)
     policy_md = "\n".join(f"- **{m}**: {'pass' if o['pass'] else 'fail: ' + '; '.join(o['reasons'])}"
                           for m, o in outcome.items())
     md = (out_dir / "report.md").read_text() + f"\n## Policy: {'PASS' if policy['pass'] else 'FAIL'}\n\n{policy_md}\n"
     atomic_write_bytes(out_dir / "report.md", md.encode())
     page = render(header, table, models, policy, plots, lineage)
     # the instrument check goes above everything else: an auditor must see first whether the metrics can be trusted
-    page = page.replace("<body>", "<body>" + box[1], 1)
+    page = page.replace("<body>", "<body>" + box[1] + problems_html(problems), 1)
     atomic_write_bytes(out_dir / "index.html", page.encode())
     atomic_write_json(out_dir / "metrics.json", dvc_metrics(table, models, policy))
     atomic_write_bytes(out_dir / "layers.csv", layer_curves(table, models).encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from muaudit.io import read_json
 from muaudit.metrics import registry
 from muaudit.metrics.band import band_and_verdicts
 from muaudit.metrics.context import Context
-from muaudit.metrics.table import to_frame
+from muaudit.metrics.table import row, to_frame
 
 
 def model_status(models_root: str | Path, model_id: str) -> dict:
@@ -28,7 +29,8 @@ def compute_metrics(activations_root: str, models_root: str, retrain_ids: list[s
     """The long metrics table; per-metric wall times go into `timings` when given."""
     if not isinstance(cfg, registry.MetricsConfig):
         cfg = registry.parse_config(cfg or {})
-    statuses = {m: model_status(models_root, m).get("status", "ok") for m in ["original", *retrain_ids, *method_ids]}
+    sidecars = {m: model_status(models_root, m) for m in ["original", *retrain_ids, *method_ids]}
+    statuses = {m: meta.get("status", "ok") for m, meta in sidecars.items()}
     statuses = {m: ("missing" if s == "ok" and not has_activations(activations_root, m) else s) for m, s in statuses.items()}
     ok_models = [m for m, s in statuses.items() if s == "ok"]
     if sum(m in ok_models for m in retrain_ids) < 2:
@@ -44,4 +46,8 @@ def compute_metrics(activations_root: str, models_root: str, retrain_ids: list[s
         if timings is not None:
             timings[name] = time.perf_counter() - start
     rows += band_and_verdicts(rows, statuses, retrain_ids, cfg, registry.sides())
+    # Why a model failed or was skipped travels with the table, so the report can show it.
+    rows += [row(m, "", "", "", "error", math.nan,
+                 sidecars[m].get("error") or sidecars[m].get("reason") or "no activations: its stages did not run")
+             for m, s in statuses.items() if s != "ok"]
     return to_frame(rows)

@@ -62,11 +62,13 @@ def to_markdown(df: pd.DataFrame) -> str:
 
 
 def write_report(out_dir: str | Path, summary: pd.DataFrame, header: dict,
-                 above: tuple[str, str] = ("", "")) -> tuple[Path, Path]:
-    """above: a (Markdown, HTML) section placed above the verdict table (the instrument check)."""
+                 above: tuple[str, str] = ("", ""), problems: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """above: a (Markdown, HTML) section placed above the verdict table (the instrument check);
+    problems: model -> why it failed or was skipped, listed under the verdicts."""
     out_dir = Path(out_dir)
     meta_md = "\n".join(f"- **{k}**: {v}" for k, v in header.items())
     md = f"# Unlearning audit\n\n{meta_md}\n\n{above[0]}## Verdicts\n\n{to_markdown(summary)}\n"
+    md += problems_markdown(problems or {})
     rows_html = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in summary.itertuples(index=False)
     )
@@ -82,3 +84,16 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, header: dict,
     md_path = atomic_write_bytes(out_dir / "report.md", md.encode())
     html_path = atomic_write_bytes(out_dir / "index.html", page.encode())
     return md_path, html_path
+
+
+def problems_markdown(problems: dict[str, str]) -> str:
+    if not problems:
+        return ""
+    return "\n## Failed or skipped\n\n" + "".join(f"- **{m}**: {why}\n" for m, why in problems.items())
+
+
+def problems_html(problems: dict[str, str]) -> str:
+    if not problems:
+        return ""
+    items = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(why)}</li>" for m, why in problems.items())
+    return f"<h2 id='problems'>Failed or skipped</h2><ul>{items}</ul>"
