@@ -3,90 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from pathlib import Path
 
 from muaudit.errors import MuauditError
 
 
-def _summary(workspace: Path) -> str:
-    md = workspace / "data/report/report.md"
-    if not md.exists():
-        return ""
-    lines = md.read_text().splitlines()
-    return "\n".join(line for line in lines if line.startswith("|"))
-
-
 def cmd_run(args) -> int:
-    from muaudit import tracking
-    from muaudit.config import load_params
-    from muaudit.pipeline import make_plan
-    from muaudit.workspace import REPORT, exclusive
+    from muaudit.orchestrate import run_audit
 
-    ws = Path(args.workspace).resolve()
-    os.chdir(ws)
-    load_params(ws / "params.yaml")
-    start = time.perf_counter()
-    with exclusive(ws):
-        plan = make_plan(ws)
-        tags = {"muaudit.kind": "audit", "muaudit.noop": str(plan.empty).lower(),
-                "muaudit.stale_stages": ",".join(plan.stages)}
-        with tracking.run("audit", ws, tags=tags) as parent:
-            if plan.empty:
-                print("Nothing is stale: every stage matches dvc.lock; no stage ran.")
-                outcome = {}
-            else:
-                outcome = _run_flow(ws, plan, args.workers, parent.run_id)
-            parent.log_metrics({"stages_run": sum(v == "ok" for v in outcome.values()),
-                                "stages_failed": sum(v != "ok" for v in outcome.values()),
-                                "wall_time_s": time.perf_counter() - start})
-            report = ws / REPORT
-            if outcome and report.exists():
-                parent.log_artifact(report.parent / "report.md", "report")
-                parent.log_artifact(report, "report")
-    failed = sorted(s for s, v in outcome.items() if v != "ok")
-    table = _summary(ws)
-    if table:
-        print(table)
-    if (ws / REPORT).exists():
-        print(f"Report: {ws / REPORT}")
-    if failed:
-        print(f"error: {len(failed)} stage(s) failed or were blocked: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    if _any_method_failed(ws):
-        print("error: at least one method failed; see the report", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _any_method_failed(ws: Path) -> bool:
-    path = ws / "data/metrics/metrics.parquet"
-    if not path.exists():
-        return False
-    import pyarrow.parquet as pq
-
-    t = pq.read_table(path, columns=["metric", "layer", "label"]).to_pandas()
-    return bool(((t.metric == "verdict") & (t.layer == "") & (t.label == "failed")).any())
-
-
-def _run_flow(ws: Path, plan, workers: int, parent_run_id: str) -> dict[str, str]:
-    from dataclasses import asdict
-
-    from muaudit.workspace import prefect_env
-
-    prefect_env(ws)
-    from flows.audit import audit, task_runner, use_pool
-    from flows.workers import pool
-
-    print(f"Running {len(plan.stages)} stale stage(s) with {workers} worker(s): {', '.join(plan.stages)}")
-    with pool(str(ws), workers) as executor:
-        use_pool(executor)
-        try:
-            return audit.with_options(task_runner=task_runner(workers))(str(ws), asdict(plan), parent_run_id)
-        finally:
-            use_pool(None)
+    return run_audit(args.workspace, args.workers, args.runner, args.address)
 
 
 def cmd_status(args) -> int:
@@ -145,8 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-C", "--workspace", default=".", help="workspace folder (default: current)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the stale stages of the audit and print the verdicts")
-    run.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)),
-                     help="stages run at once (each with runtime.threads torch threads)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="stages run at once (default: cores // runtime.threads, so workers x threads fits the cores)")
+    run.add_argument("--runner", choices=["local", "dask"], default="local",
+                     help="local: warm worker processes; dask: a Dask cluster through prefect-dask")
+    run.add_argument("--address", help="scheduler of an existing Dask cluster, e.g. tcp://host:8786")
     run.set_defaults(fn=cmd_run)
     sub.add_parser("status", help="list the stale stages and why").set_defaults(fn=cmd_status)
     sub.add_parser("methods", help="list the registered unlearning methods").set_defaults(fn=cmd_methods)
