@@ -15,6 +15,19 @@ def cmd_run(args) -> int:
     return run_audit(args.workspace, args.workers, args.runner, args.address)
 
 
+def cmd_serve(args) -> int:
+    from muaudit.config import load_params
+    from muaudit.workspace import prefect_env
+
+    ws = Path(args.workspace).resolve()
+    load_params(ws / "params.yaml")
+    prefect_env(ws)
+    from flows.scheduled import serve
+
+    serve(ws, args.cron, args.interval, args.workers, args.runner, args.address)
+    return 0
+
+
 def cmd_status(args) -> int:
     from muaudit.config import load_params
     from muaudit.pipeline import make_plan
@@ -66,17 +79,27 @@ def cmd_layers(args) -> int:
     return 0
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=None,
+                        help="stages run at once (default: cores // runtime.threads, so workers x threads fits the cores)")
+    parser.add_argument("--runner", choices=["local", "dask"], default="local",
+                        help="local: warm worker processes; dask: a Dask cluster through prefect-dask")
+    parser.add_argument("--address", help="scheduler of an existing Dask cluster, e.g. tcp://host:8786")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="muaudit", description=__doc__)
     parser.add_argument("-C", "--workspace", default=".", help="workspace folder (default: current)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the stale stages of the audit and print the verdicts")
-    run.add_argument("--workers", type=int, default=None,
-                     help="stages run at once (default: cores // runtime.threads, so workers x threads fits the cores)")
-    run.add_argument("--runner", choices=["local", "dask"], default="local",
-                     help="local: warm worker processes; dask: a Dask cluster through prefect-dask")
-    run.add_argument("--address", help="scheduler of an existing Dask cluster, e.g. tcp://host:8786")
+    _add_run_options(run)
     run.set_defaults(fn=cmd_run)
+    serve = sub.add_parser("serve", help="serve the audit as a Prefect deployment on a schedule")
+    when = serve.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help='cron schedule, e.g. "0 3 * * *" (nightly at 03:00)')
+    when.add_argument("--interval", type=float, help="seconds between scheduled audits")
+    _add_run_options(serve)
+    serve.set_defaults(fn=cmd_serve)
     sub.add_parser("status", help="list the stale stages and why").set_defaults(fn=cmd_status)
     sub.add_parser("methods", help="list the registered unlearning methods").set_defaults(fn=cmd_methods)
     sub.add_parser("layers", help="list the model's named layers and output shapes").set_defaults(fn=cmd_layers)
