@@ -49,4 +49,4 @@ def serve(workspace: Path, cron: str | None, interval: float | None, workers: in
     print(f"Serving deployment scheduled-audit/{DEPLOYMENT} for {workspace} "
           f"({'cron ' + cron if cron else f'every {interval:g} s'}); Ctrl-C stops it.", flush=True)
     scheduled_audit.serve(name=DEPLOYMENT, cron=cron, interval=interval, parameters=params,
-                          print_starting_message=False)
+                          limit=1, print_starting_message=False)  # runs never overlap: they would hit the lock
