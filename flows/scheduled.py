@@ -12,6 +12,7 @@ from pathlib import Path
 from prefect import flow
 
 from muaudit.errors import BadInputError, StageFailedError
+from muaudit.workspace import prefect_api_url
 
 DEPLOYMENT = "audit"
 CODE_ROOT = Path(__file__).resolve().parents[1]
@@ -28,16 +29,9 @@ def scheduled_audit(workspace: str, workers: int | None = None, runner: str = "l
     return code
 
 
-def api_url() -> str:
-    """The configured Prefect API; empty means the ephemeral server, which never fires schedules."""
-    from prefect.settings import get_current_settings
-
-    return str(get_current_settings().api.url or "")
-
-
 def serve(workspace: Path, cron: str | None, interval: float | None, workers: int | None, runner: str,
           address: str | None) -> None:
-    if not api_url():
+    if not prefect_api_url():  # the ephemeral server lives as long as one command: it never fires schedules
         raise BadInputError(
             "PREFECT_API_URL: not set; schedules need a persistent Prefect server: start one with "
             "`prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api")

@@ -89,7 +89,8 @@ def _any_method_failed(ws: Path) -> bool:
 def _run_flow(ws: Path, plan, workers: int, parent_run_id: str, runner: str, address: str | None) -> dict[str, str]:
     from dataclasses import asdict
 
-    from muaudit.workspace import prefect_env
+    from muaudit.errors import BadInputError
+    from muaudit.workspace import prefect_api_url, prefect_env, share_ephemeral_server
 
     prefect_env(ws)
     from flows.audit import audit, dask_runner, task_runner, use_pool
@@ -98,6 +99,11 @@ def _run_flow(ws: Path, plan, workers: int, parent_run_id: str, runner: str, add
     where = f"Dask at {address}" if runner == "dask" and address else f"{workers} {runner} worker(s)"
     print(f"Running {len(plan.stages)} stale stage(s) on {where}: {', '.join(plan.stages)}")
     if runner == "dask":
+        if not prefect_api_url():
+            if address:
+                raise BadInputError("PREFECT_API_URL: not set; Dask workers on other machines report to a "
+                                    "persistent Prefect server: start one with `prefect server start`")
+            share_ephemeral_server()
         use_pool(None)  # each stage runs inside the Dask worker process that got its task
         return audit.with_options(task_runner=dask_runner(workers, address))(str(ws), asdict(plan), parent_run_id)
     with pool(str(ws), workers) as executor:
