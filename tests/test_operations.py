@@ -118,30 +118,35 @@ def test_audit_records_parent_and_child_runs_on_an_mlflow_server(audited: Path, 
     assert all(r.data.tags.get("dvc.stage_hash") for r in children)
 
 
-@pytest.mark.slow
-def test_scheduled_audit_runs_and_records_a_noop(audited: Path, mlflow_server: str, prefect_server: str):
+def _completed_runs(api_url: str) -> int:
+    """Completed flow runs of the served deployment, read through the Prefect client."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    async def count() -> int:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["audit"])))
+            return sum(r.state is not None and r.state.is_completed() for r in runs)
+
+    with temporary_settings({PREFECT_API_URL: api_url}):
+        return asyncio.run(count())
+
+
+@pytest.mark.slow
+def test_scheduled_audit_runs_and_records_a_noop(audited: Path, mlflow_server: str, prefect_server: str):
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "MLFLOW_TRACKING_URI": mlflow_server}
     serve = subprocess.Popen([sys.executable, "-m", "muaudit.cli", "-C", str(audited), "serve", "--interval", "5"],
                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
-    async def completed() -> int:
-        async with get_client() as client:
-            runs = await client.read_flow_runs(deployment_filter=DeploymentFilter(
-                name=DeploymentFilterName(any_=["audit"])))
-            return sum(r.state is not None and r.state.is_completed() for r in runs)
-
-    os.environ["PREFECT_API_URL"] = prefect_server
     try:
         deadline = time.time() + 300
-        while asyncio.run(completed()) < 1:
+        while _completed_runs(prefect_server) < 1:
             assert serve.poll() is None, serve.stdout.read()[-3000:]
             assert time.time() < deadline, "no scheduled run completed within 300 s"
             time.sleep(2)
     finally:
-        os.environ.pop("PREFECT_API_URL")
         serve.terminate()
         try:
             serve.wait(timeout=30)
