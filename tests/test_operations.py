@@ -182,7 +182,7 @@ def test_dvc_gc_workspace_drops_superseded_artifacts(audited: Path, mlflow_serve
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     grown = cache_files(audited)
     assert grown > before
-    sh("dvc", "gc", "--all-commits", "--force", cwd=audited)  # the committed audit is still referenced
+    sh("dvc", "gc", "--workspace", "--all-commits", "--force", cwd=audited)  # the committed audit is kept too
     assert cache_files(audited) == grown
     sh("dvc", "gc", "--workspace", "--force", cwd=audited)  # only what the current dvc.lock names survives
     kept = cache_files(audited)
