@@ -184,7 +184,7 @@ def test_dvc_gc_workspace_drops_superseded_artifacts(audited: Path, mlflow_serve
     assert grown > before
     sh("dvc", "gc", "--workspace", "--all-commits", "--force", cwd=audited)  # the committed audit is kept too
     both = cache_files(audited)
-    assert before <= both <= grown
+    assert both <= grown  # objects no dvc.lock names (superseded within a run) may already go
     assert "up to date" in sh("dvc", "status", cwd=audited).stdout
     sh("dvc", "gc", "--workspace", "--force", cwd=audited)  # only what the current dvc.lock names survives
     kept = cache_files(audited)
