@@ -25,12 +25,13 @@ class StageFailed(RuntimeError):
 
 @task(name="stage")
 def run_stage(workspace: str, stage: str, cmd: str, parent_run_id: str, flow_run_id: str) -> str:
-    from flows.workers import run_in_worker
+    from flows.workers import enter_workspace, run_in_worker
 
     env = {PARENT_ENV: parent_run_id, FLOW_RUN_ENV: flow_run_id}
     if _POOL is not None:
         code, run_id = _POOL.submit(run_in_worker, cmd, stage, env).result()
-    else:  # already inside a dedicated worker process (e.g. a Dask worker)
+    else:  # already inside a dedicated worker process (a Dask worker): run the stage here
+        enter_workspace(workspace)
         code, run_id = run_in_worker(cmd, stage, env)
     if code != 0:
         raise StageFailed(f"stage {stage} exited with code {code}")
@@ -102,3 +103,16 @@ def audit(workspace: str, plan: dict, parent_run_id: str) -> dict[str, str]:
 
 def task_runner(workers: int):
     return ThreadPoolTaskRunner(max_workers=max(1, workers))
+
+
+def dask_runner(workers: int, address: str | None = None):
+    """prefect-dask's runner: an existing cluster at address, or a local one of `workers` processes.
+
+    One thread per Dask worker: a stage's parallelism is runtime.threads torch threads, set by the stage.
+    """
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": max(1, workers), "threads_per_worker": 1,
+                                          "processes": True, "dashboard_address": None})

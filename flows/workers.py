@@ -9,9 +9,16 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 
 
+def enter_workspace(workspace: str) -> None:
+    """Stage cmds use paths relative to the workspace and import its tasks/ and muaudit/ code."""
+    if os.getcwd() != workspace:
+        os.chdir(workspace)
+    if workspace not in sys.path:
+        sys.path.insert(0, workspace)
+
+
 def _warm(workspace: str) -> None:
-    os.chdir(workspace)
-    sys.path.insert(0, workspace)
+    enter_workspace(workspace)
     import torch  # noqa: F401
 
     import muaudit.tracking as tracking

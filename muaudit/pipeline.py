@@ -121,9 +121,24 @@ def execute(cmd: str, stage: str, env: dict[str, str]) -> int:
 _COMMIT_LOCK = threading.Lock()
 
 
+@contextmanager
+def _commit_lock(workspace: str | Path) -> Iterator[None]:
+    """Serialise dvc.lock writes across threads and processes (Dask workers commit their own stages)."""
+    import fcntl
+
+    state = Path(workspace) / ".muaudit"
+    state.mkdir(exist_ok=True)
+    with _COMMIT_LOCK, open(state / "commit.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def commit(workspace: str | Path, stage: str) -> None:
     """Record a finished stage in dvc.lock and the DVC cache, as `dvc repro` would."""
-    with _COMMIT_LOCK, repo(workspace) as r:
+    with _commit_lock(workspace), repo(workspace) as r:
         r.commit(stage, force=True)
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import platform
 
 import torch
+from threadpoolctl import threadpool_limits
 
 
 def configure(threads: int, device: str = "cpu", deterministic: bool = True) -> dict:
     """Apply the runtime settings and return what was applied, for the run record."""
     torch.set_num_threads(threads)
+    # NumPy's BLAS (CKA matmuls) must follow the same count: a Dask worker caps it at 1 through
+    # OPENBLAS_NUM_THREADS while a plain process uses every core, and the sums round differently.
+    threadpool_limits(limits=threads)
     torch.use_deterministic_algorithms(deterministic, warn_only=False)
     if deterministic and torch.cuda.is_available():
         torch.backends.cudnn.benchmark = False

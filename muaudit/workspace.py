@@ -28,6 +28,25 @@ def prefect_env(workspace: str | Path) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+def prefect_api_url() -> str:
+    """The configured Prefect server (environment or profile); empty means Prefect's ephemeral server."""
+    from prefect.settings import get_current_settings
+
+    return str(get_current_settings().api.url or "")
+
+
+def share_ephemeral_server() -> None:
+    """Start this process's ephemeral Prefect server now and point child processes at it.
+
+    Local Dask workers inherit the environment; without this each would start a server of its own.
+    """
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the same instance Prefect's client of this process uses
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+
+
 @contextmanager
 def exclusive(workspace: str | Path):
     """Hold the workspace lock; a second audit on the same workspace exits at once with a clear message."""

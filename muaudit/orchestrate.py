@@ -1,0 +1,168 @@
+"""One audit, start to end: validate, plan with DVC, run the stale stages through the Prefect flow, record
+it in MLflow, print the verdicts.
+
+`muaudit run` and the scheduled flow of `muaudit serve` both call run_audit, so a scheduled run does
+exactly what a manual one does (including the no-op run record when nothing is stale).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+RUNNERS = ("local", "dask")
+
+
+def default_workers(threads: int) -> int:
+    """As many stages at once as fit the cores when each uses `threads` torch threads."""
+    return max(1, (os.cpu_count() or 1) // max(1, threads))
+
+
+def _summary(workspace: Path) -> str:
+    md = workspace / "data/report/report.md"
+    if not md.exists():
+        return ""
+    lines = md.read_text().splitlines()
+    # headings too, so the instrument check table and the verdict table print as two labelled tables
+    return "\n".join(line for line in lines if line.startswith(("|", "## ")))
+
+
+def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "local", address: str | None = None,
+              strict: bool = False) -> int:
+    """Run the stale stages of the workspace; returns the exit code of `muaudit run`."""
+    from muaudit import tracking
+    from muaudit.config import load_params
+    from muaudit.errors import BadInputError
+    from muaudit.pipeline import make_plan
+    from muaudit.validate import validate_inputs
+    from muaudit.workspace import REPORT, exclusive
+
+    if runner not in RUNNERS:
+        raise BadInputError(f"--runner: expected one of {', '.join(RUNNERS)}, got '{runner}'")
+    if workers is not None and workers < 1:
+        raise BadInputError(f"--workers: expected a positive number of stages at once, got {workers}")
+    ws = Path(workspace).resolve()
+    os.chdir(ws)
+    # Everything about the params is checked before the lock, the plan or MLflow touch the workspace.
+    params = load_params(ws / "params.yaml")
+    validate_inputs(params)
+    workers = workers or default_workers(params.runtime.threads)
+    start = time.perf_counter()
+    with exclusive(ws):
+        _recover(ws)
+        plan = make_plan(ws)
+        if not plan.empty and runner == "local":  # the server starts while the MLflow parent run opens
+            from flows.workers import start_prefect_server
+            from muaudit.workspace import prefect_env
+
+            prefect_env(ws)
+            start_prefect_server()
+        tags = {"muaudit.kind": "audit", "muaudit.noop": str(plan.empty).lower(),
+                "muaudit.stale_stages": ",".join(plan.stages), "muaudit.runner": runner}
+        with tracking.run("audit", ws, tags=tags) as parent:
+            if plan.empty:
+                print("Nothing is stale: every stage matches dvc.lock; no stage ran.")
+                outcome = {}
+            else:
+                try:
+                    outcome = _run_flow(ws, plan, workers, parent.run_id, runner, address)
+                except KeyboardInterrupt:
+                    # The pool is shut down by now; a worker interrupted before it could end its stage's
+                    # run (e.g. while the run was being created) left it RUNNING: end it here, not next time.
+                    tracking.reap_dead_runs(ws)
+                    raise
+            parent.log_metrics({"stages_run": sum(v == "ok" for v in outcome.values()),
+                                "stages_failed": sum(v != "ok" for v in outcome.values()),
+                                "wall_time_s": time.perf_counter() - start})
+            report = ws / REPORT
+            if outcome and report.exists():
+                # the report, its plots (inline in index.html), manifest and DVC metrics/plots files
+                for f in sorted(p for p in report.parent.iterdir() if p.is_file()):
+                    parent.log_artifact(f, "report")
+    failed = sorted(s for s, v in outcome.items() if v != "ok")
+    table = _summary(ws)
+    if table:
+        print(table)
+    if (ws / REPORT).exists():
+        print(f"Report: {ws / REPORT}")
+    if failed:
+        print(f"error: {len(failed)} stage(s) failed or were blocked: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    failures = _method_failures(ws)
+    for method, why in failures.items():
+        print(f"error: method {method} failed: {why}", file=sys.stderr)
+    if failures:
+        print("error: at least one method failed; see the report", file=sys.stderr)
+        return 1
+    from muaudit.strict import failed_controls as _failed
+
+    failed_controls = _failed(ws)
+    if failed_controls and not strict:
+        print(f"warning: control(s) failed the instrument check: {', '.join(failed_controls)}; see the report",
+              file=sys.stderr)
+    if strict:
+        from muaudit.strict import strict_failures
+
+        failures = strict_failures(ws)
+        for line in failures:
+            print(f"strict: {line}", file=sys.stderr)
+        if failures:
+            return 1
+    return 0
+
+
+def _recover(ws: Path) -> None:
+    """Clean up after an audit that was killed: its temporaries and the MLflow runs it left RUNNING."""
+    from muaudit import tracking
+    from muaudit.io import sweep_stale_temps
+
+    for path in sweep_stale_temps(ws / "data"):
+        print(f"removed the leftover of a killed writer: {path.relative_to(ws)}")
+    if (ws / "mlflow.db").exists() or os.environ.get("MLFLOW_TRACKING_URI"):
+        for run_id in tracking.reap_dead_runs(ws):
+            print(f"marked MLflow run {run_id} KILLED: its process is gone")
+
+
+def _method_failures(ws: Path) -> dict[str, str]:
+    """Method -> its error, for every model whose verdict is `failed`."""
+    path = ws / "data/metrics/metrics.parquet"
+    if not path.exists():
+        return {}
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path, columns=["model", "metric", "layer", "label"]).to_pandas()
+    failed = t[(t.metric == "verdict") & (t.layer == "") & (t.label == "failed")].model
+    errors = t[t.metric == "error"].set_index("model").label
+    return {m: errors.get(m, "see the report") for m in failed}
+
+
+def _run_flow(ws: Path, plan, workers: int, parent_run_id: str, runner: str, address: str | None) -> dict[str, str]:
+    from dataclasses import asdict
+
+    from muaudit.errors import BadInputError
+    from muaudit.workspace import prefect_api_url, prefect_env, share_ephemeral_server
+
+    prefect_env(ws)
+    from flows.audit import audit, dask_runner, task_runner, use_pool
+    from flows.workers import pool, start_prefect_server, wait_prefect_server
+
+    where = f"Dask at {address}" if runner == "dask" and address else f"{workers} {runner} worker(s)"
+    print(f"Running {len(plan.stages)} stale stage(s) on {where}: {', '.join(plan.stages)}")
+    if runner == "dask":
+        if not prefect_api_url():
+            if address:
+                raise BadInputError("PREFECT_API_URL: not set; Dask workers on other machines report to a "
+                                    "persistent Prefect server: start one with `prefect server start`")
+            share_ephemeral_server()
+        use_pool(None)  # each stage runs inside the Dask worker process that got its task
+        return audit.with_options(task_runner=dask_runner(workers, address))(str(ws), asdict(plan), parent_run_id)
+    start_prefect_server()
+    with pool(str(ws), workers) as executor:
+        wait_prefect_server()
+        use_pool(executor)
+        try:
+            return audit.with_options(task_runner=task_runner(workers))(str(ws), asdict(plan), parent_run_id)
+        finally:
+            use_pool(None)
