@@ -84,7 +84,7 @@ class MetricsConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
     band_tolerance: float = Field(0.02, ge=0)  # absolute half-width floor of every band
-    band_widen: float = Field(1.5, ge=0)  # band = [min, max] of retrain aggregates widened by this x range
+    band_widen: float = Field(1.0, ge=0)  # band = [min, max] of retrain aggregates widened by this x range
     enabled: list[str] = ["accuracy", "mia_efficacy", "loss_auc", "agreement", "kl", "avg_gap",
                           "cka", "procrustes", "probe", "asymmetry", "direction", "concentration"]
     verdict: VerdictParams = VerdictParams()

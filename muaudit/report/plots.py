@@ -72,10 +72,10 @@ def output_vs_representation(table: pd.DataFrame, models: list[str]) -> tuple[st
     layers = [la for la in dict.fromkeys(table[(table.metric == rep) & (table.reference == "band")].layer)
               if la not in ("", "logits")]
     points = {m: (_value(table, m, "accuracy", "logits", "forget"),
-                  float(np.nanmean([_value(table, m, rep, la, "forget") for la in layers]))) for m in models}
+                  _nanmean([_value(table, m, rep, la, "forget") for la in layers])) for m in models}
     box = (_band(table, "accuracy", "logits", "forget", "low"), _band(table, "accuracy", "logits", "forget", "high"),
-           float(np.nanmean([_band(table, rep, la, "forget", "low") for la in layers])),
-           float(np.nanmean([_band(table, rep, la, "forget", "high") for la in layers])))
+           _nanmean([_band(table, rep, la, "forget", "low") for la in layers]),
+           _nanmean([_band(table, rep, la, "forget", "high") for la in layers]))
     title = f"output level vs representation level ({rep}, mean over hidden layers)"
     return title, svg.band_scatter(title, points, box, "forget accuracy", f"{rep} (forget)")
 
@@ -106,3 +106,9 @@ def histograms(activations: Path, models: list[str]) -> list[tuple[str, str]]:
             title = f"{model}: {kind} on forget vs test"
             out.append((title, svg.histogram(title, samples, kind)))
     return out
+
+
+def _nanmean(values: list[float]) -> float:
+    """Mean of the finite values; NaN (no warning) when there are none, e.g. a band edge no layer has."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
