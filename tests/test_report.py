@@ -47,3 +47,15 @@ def test_svg_charts_draw_their_marks():
     assert lines.startswith("<svg") and lines.count("<circle class='mark'") == 2
     hist = svg.histogram("h", {"forget": [0.1, 0.2, 0.9], "test": [0.5]}, "x", bins=4)
     assert hist.count("<rect class='mark'") >= 3
+
+
+def test_svg_charts_never_draw_nan_coordinates():
+    nan = float("nan")
+    charts = [
+        svg.band_lines("t", ["a", "b"], {"m": [0.5, nan]}, [0.1, nan], [nan, 0.9], "y"),
+        svg.band_scatter("t", {"m": (0.5, nan), "n": (0.2, 0.3)}, (0.0, 1.0, nan, nan), "x", "y"),
+        svg.band_bars("t", {"m": nan, "n": 0.4}, nan, 0.5, "y"),
+    ]
+    for chart in charts:
+        assert "nan" not in chart.lower() and "inf" not in chart.lower()
+        assert "class='mark'" in chart  # the finite values are still drawn

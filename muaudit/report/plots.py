@@ -44,7 +44,8 @@ def metric_plots(table: pd.DataFrame, models: list[str]) -> list[tuple[str, str]
     out = []
     for metric in families(table):
         rows = table[(table.metric == metric) & (table.reference == "band") & table.model.isin(models)]
-        if rows.empty:
+        rows = rows[np.isfinite(rows.value)]
+        if rows.empty:  # nothing measurable to draw (e.g. a metric undefined on this split): no empty chart
             continue
         role = _role(rows)
         layers = list(dict.fromkeys(rows[rows.role == role].layer))
@@ -76,6 +77,8 @@ def output_vs_representation(table: pd.DataFrame, models: list[str]) -> tuple[st
     box = (_band(table, "accuracy", "logits", "forget", "low"), _band(table, "accuracy", "logits", "forget", "high"),
            _nanmean([_band(table, rep, la, "forget", "low") for la in layers]),
            _nanmean([_band(table, rep, la, "forget", "high") for la in layers]))
+    if not any(np.isfinite(x) and np.isfinite(y) for x, y in points.values()):
+        return None
     title = f"output level vs representation level ({rep}, mean over hidden layers)"
     return title, svg.band_scatter(title, points, box, "forget accuracy", f"{rep} (forget)")
 

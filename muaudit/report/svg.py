@@ -25,6 +25,15 @@ def _range(values: list[float]) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
+def _edge(v: float, fallback: float) -> float:
+    """A band edge that does not exist (one-sided metric, NaN) opens the band to the plot's limit."""
+    return v if v is not None and math.isfinite(v) else fallback
+
+
+def _finite(*vals: float) -> bool:
+    return all(v is not None and math.isfinite(v) for v in vals)
+
+
 def _frame(title: str, body: str, legend: list[tuple[str, str]], xlabel: str = "", ylabel: str = "",
            ylim: tuple[float, float] | None = None) -> str:
     axes = (f"<line x1='{PAD}' y1='{H - PAD}' x2='{W - 10}' y2='{H - PAD}' stroke='#333'/>"
@@ -59,6 +68,8 @@ def band_lines(title: str, xs: list[str], series: dict[str, list[float]], low: l
                ylabel: str) -> str:
     """One line per model across xs (layers), the retrain band as a shaded region."""
     lim = _range([v for s in series.values() for v in s] + low + high)
+    low = [_edge(v, lim[0]) for v in low]
+    high = [_edge(v, lim[1]) for v in high]
     n = len(xs)
     poly = " ".join(f"{_sx(i, n):.1f},{_sy(v, lim):.1f}" for i, v in enumerate(high))
     poly += " " + " ".join(f"{_sx(i, n):.1f},{_sy(v, lim):.1f}" for i, v in reversed(list(enumerate(low))))
@@ -85,13 +96,16 @@ def band_scatter(title: str, points: dict[str, tuple[float, float]], box: tuple[
     def sx(v: float) -> float:
         return PAD + (v - xlim[0]) / (xlim[1] - xlim[0]) * (W - PAD - 150)
 
-    x0, x1, y0, y1 = sx(box[0]), sx(box[1]), _sy(box[3], ylim), _sy(box[2], ylim)
+    x0, x1 = sx(_edge(box[0], xlim[0])), sx(_edge(box[1], xlim[1]))
+    y0, y1 = _sy(_edge(box[3], ylim[1]), ylim), _sy(_edge(box[2], ylim[0]), ylim)
     body = (f"<rect class='mark band' x='{x0:.1f}' y='{y0:.1f}' width='{max(x1 - x0, 2):.1f}' "
             f"height='{max(y1 - y0, 2):.1f}' fill='{BAND}' fill-opacity='0.35' stroke='{BAND}'/>")
     legend = [("retrain band", BAND)]
     for k, (name, (x, y)) in enumerate(points.items()):
         c = COLORS[k % len(COLORS)]
-        body += f"<circle class='mark' cx='{sx(x):.1f}' cy='{_sy(y, ylim):.1f}' r='5' fill='{c}'><title>{_esc(name)}</title></circle>"
+        if _finite(x, y):  # a failed or unmeasured model has no point, only its legend entry
+            body += (f"<circle class='mark' cx='{sx(x):.1f}' cy='{_sy(y, ylim):.1f}' r='5' fill='{c}'>"
+                     f"<title>{_esc(name)}</title></circle>")
         legend.append((name, c))
     for frac in (0, 1):
         v = xlim[0] + frac * (xlim[1] - xlim[0])
@@ -102,6 +116,7 @@ def band_scatter(title: str, points: dict[str, tuple[float, float]], box: tuple[
 def band_bars(title: str, values: dict[str, float], low: float, high: float, ylabel: str) -> str:
     """One bar per model, the retrain band as a shaded horizontal strip."""
     lim = _range([*values.values(), low, high, 0.0])
+    low, high = _edge(low, lim[0]), _edge(high, lim[1])
     n = len(values)
     bw = (W - PAD - 160) / max(n, 1) * 0.6
     body = (f"<rect class='mark band' x='{PAD}' y='{_sy(high, lim):.1f}' width='{W - PAD - 140}' "
@@ -110,11 +125,13 @@ def band_bars(title: str, values: dict[str, float], low: float, high: float, yla
     zero = _sy(max(lim[0], 0.0), lim)
     for k, (name, v) in enumerate(values.items()):
         c = COLORS[k % len(COLORS)]
+        legend.append((name, c))
+        if not _finite(v):
+            continue
         x = _sx(k, n) - bw / 2
         top, bottom = min(_sy(v, lim), zero), max(_sy(v, lim), zero)
         body += (f"<rect class='mark' x='{x:.1f}' y='{top:.1f}' width='{bw:.1f}' height='{max(bottom - top, 1):.1f}' "
                  f"fill='{c}'/>")
-        legend.append((name, c))
     return _frame(title, body, legend, "", ylabel, lim)
 
 
