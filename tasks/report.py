@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -106,7 +107,8 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     scatter = output_vs_representation(table, models)
     plots += ([scatter] if scatter else []) + histograms(Path(activations), models)
     out_dir = Path(out)
-    box = instrument_check(check_controls(table, params.split.scenario))
+    checks = check_controls(table, params.split.scenario)
+    box = instrument_check(checks)
     errors = table[table.metric == "error"]
     problems = dict(zip(errors.model, errors.label, strict=True))
     write_report(out_dir, summary, header, above=box, problems=problems)
@@ -123,6 +125,7 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     verdicts = table[(table.metric == "verdict") & (table.layer == "")].set_index("model")["label"].to_dict()
     body = {"audited": header, "params": params.model_dump(), "environment": env,
             "code_commit": lineage["code_commit"], "verdicts": verdicts, "policy": policy,
+            "instrument_check": [dataclasses.asdict(c) for c in checks],
             "artifacts": artifact_hashes(ws, [split_dir, models_dir, activations, metrics_dir]),
             "stage_runs": lineage["stage_runs"]}
     atomic_write_json(out_dir / "manifest.json", build_manifest(body))
