@@ -114,7 +114,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (a killed writer's or run's owner is gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -134,7 +135,7 @@ def sweep_stale_temps(root: str | Path) -> list[Path]:
     for p in sorted(Path(root).rglob(f".*{TMP_SUFFIX}")):
         parts = p.name.split(".")  # '', name..., pid, random-or-'old', 'tmp'
         pid = parts[-3] if len(parts) >= 5 else ""
-        if not pid.isdigit() or _pid_alive(int(pid)) or not p.exists():
+        if not pid.isdigit() or pid_alive(int(pid)) or not p.exists():
             continue
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)

@@ -13,6 +13,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from muaudit.io import pid_alive
+
 EXPERIMENT = os.environ.get("MUAUDIT_EXPERIMENT", "muaudit")
 LAST_RUN_ID = ""  # the run most recently opened in this process, for the orchestrator to tag
 
@@ -133,15 +135,6 @@ def run(name: str, workspace: str | Path = ".", parent_run_id: str | None = None
     cl.set_terminated(recorder.run_id, status="FINISHED")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    return True
-
 
 def reap_dead_runs(workspace: str | Path = ".") -> list[str]:
     """Mark KILLED the runs left RUNNING by processes of this host that no longer exist; return their ids.
@@ -157,7 +150,7 @@ def reap_dead_runs(workspace: str | Path = ".") -> list[str]:
     reaped = []
     for r in cl.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
         pid = r.data.tags.get("muaudit.pid", "")
-        if r.data.tags.get("muaudit.host") == host and pid.isdigit() and not _alive(int(pid)):
+        if r.data.tags.get("muaudit.host") == host and pid.isdigit() and not pid_alive(int(pid)):
             cl.set_tag(r.info.run_id, "muaudit.reaped", "process gone: killed or crashed")
             cl.set_terminated(r.info.run_id, status="KILLED")
             reaped.append(r.info.run_id)

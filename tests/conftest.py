@@ -84,12 +84,17 @@ def prefect_server(tmp_path_factory):
         proc.kill()
         raise RuntimeError("prefect server did not become healthy within 120 s")
     yield url
+    stop(proc)
+    log.close()
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = 20) -> None:
+    """Terminate a server the tests started; kill it if it does not go within timeout_s."""
     proc.terminate()
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
 
 
 def muaudit(ws: Path, *args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:

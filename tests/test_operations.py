@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, ROOT, TINY, _free_port, make_workspace, muaudit
+from conftest import BIN, ROOT, TINY, _free_port, make_workspace, muaudit, stop
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
@@ -82,11 +82,7 @@ def mlflow_server(tmp_path_factory):
                 time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
 
 
@@ -147,11 +143,7 @@ def test_scheduled_audit_runs_and_records_a_noop(audited: Path, mlflow_server: s
             assert time.time() < deadline, "no scheduled run completed within 300 s"
             time.sleep(2)
     finally:
-        serve.terminate()
-        try:
-            serve.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            serve.kill()
+        stop(serve, timeout_s=30)
     noops = server_runs(mlflow_server, "tags.`muaudit.noop` = 'true'")
     assert noops and all(r.data.tags["muaudit.stale_stages"] == "" for r in noops)
 
