@@ -13,9 +13,10 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict
 from torch import nn
 
+from muaudit.blocks import validate_block
 from muaudit.errors import BadInputError
 from muaudit.methods.base import MethodParams, UnlearnContext
 
@@ -34,19 +35,7 @@ class MethodSpec:
     control: bool = False  # an instrument check with a known expected verdict, not an unlearning method
 
     def parse_params(self, block: dict, key: str) -> MethodParams:
-        if not isinstance(block, dict):
-            raise BadInputError(f"{key}: expected a mapping of hyperparameters, got {block!r}")
-        try:
-            return self.params.model_validate(block)
-        except ValidationError as err:
-            first = err.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            if first["type"] == "extra_forbidden":
-                known = list(self.params.model_fields)
-                close = difflib.get_close_matches(field, known, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise BadInputError(f"{key}.{field}: unknown key{hint}; expected one of {', '.join(known)}") from None
-            raise BadInputError(f"{key}.{field}: {first['msg']} (got {first.get('input')!r})") from None
+        return validate_block(self.params, block, key, "hyperparameters")
 
 
 _METHODS: dict[str, MethodSpec] = {}

@@ -12,8 +12,9 @@ import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from muaudit.blocks import validate_block
 from muaudit.errors import BadInputError
 
 # How a value outside the band is read: "low" only below the band is a discrepancy (similarities),
@@ -95,19 +96,7 @@ class MetricsConfig(BaseModel):
 
 
 def _parse(spec: MetricSpec, block) -> MetricParams:
-    key = f"metrics.{spec.name}"
-    if not isinstance(block, dict):
-        raise BadInputError(f"{key}: expected a mapping of knobs, got {block!r}")
-    try:
-        return spec.params.model_validate(block)
-    except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        return _raise(f"{key}.{loc}: {first['msg']} (known: {', '.join(spec.params.model_fields) or 'none'})")
-
-
-def _raise(msg: str):
-    raise BadInputError(msg)
+    return validate_block(spec.params, block, f"metrics.{spec.name}", "knobs")
 
 
 def parse_config(block: dict) -> MetricsConfig:
