@@ -58,11 +58,6 @@ def _load_builtin_loaders() -> None:
         importlib.import_module(f"{pkg.__name__}.{mod.name}")
 
 
-def dataset_names() -> list[str]:
-    _load_builtin_loaders()
-    return sorted(_LOADERS)
-
-
 def get_dataset(name: str, path: str | None = None, **options) -> Dataset:
     """Load a dataset; options (data.label_column, ...) reach only the loaders that declare them."""
     _load_builtin_loaders()
