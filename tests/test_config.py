@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -77,3 +80,19 @@ def test_fuzzed_yaml_text_loads_or_fails_cleanly(tmp_path_factory, text):
         load_params(path)
     except BadInputError as err:
         assert "\n" not in str(err)
+
+
+def test_registry_checks_can_be_deferred():
+    """A no-op `muaudit run` checks shape, keys and ranges only: every stage already checked its blocks."""
+    raw = {"unlearn": {"methods": ["finetune", "no_such_method"]}, "metrics": {"enabled": ["no_such_metric"]}}
+    assert parse_params(raw, registries=False).unlearn.methods == ["finetune", "no_such_method"]
+    with pytest.raises(BadInputError, match="no_such_(method|metric)"):
+        parse_params(raw)
+    with pytest.raises(BadInputError, match="split.forget_fractoin: unknown key"):
+        parse_params({"split": {"forget_fractoin": 0.1}}, registries=False)
+
+
+def test_importing_the_config_imports_neither_torch_nor_sklearn():
+    code = "import sys, muaudit.config; print(sorted({'torch', 'sklearn', 'scipy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -21,8 +21,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
-from sklearn.svm import SVC
 
 from muaudit.metrics.registry import MetricParams, register_metric
 from muaudit.metrics.table import row
@@ -49,6 +47,10 @@ def auc(pos: np.ndarray, neg: np.ndarray) -> float:
     """P(score_pos > score_neg) + ½P(tie), by ranks (Mann-Whitney U)."""
     if len(pos) == 0 or len(neg) == 0:
         return float("nan")
+    # scipy and scikit-learn are imported where used: `muaudit run` imports this module to validate the
+    # metrics block, and their import (2 s) is not worth paying for that.
+    from scipy.stats import rankdata
+
     ranks = rankdata(np.concatenate([pos, neg]))
     return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
@@ -62,6 +64,8 @@ def mia_efficacy(ctx, model: str, p: MiaParams | None = None) -> float:
         np.sort(rng.choice(idx["retain"], len(idx["test"]), replace=False))
     x = np.concatenate([conf[members], conf[idx["test"]]])[:, None]
     y = np.r_[np.ones(len(members)), np.zeros(len(idx["test"]))]
+    from sklearn.svm import SVC
+
     svc = SVC(C=p.C, kernel="rbf", gamma=p.gamma).fit(x, y)
     return float(np.mean(svc.predict(conf[idx["forget"]][:, None]) == 0))
 

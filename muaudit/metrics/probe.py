@@ -21,12 +21,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from muaudit.metrics.output import auc
 from muaudit.metrics.registry import MetricParams, register_metric
@@ -41,10 +35,17 @@ class ProbeParams(MetricParams):
 
 
 def _probe(p: ProbeParams):
+    # scikit-learn is imported where used, as in metrics/output.py: validating the metrics block imports this.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(StandardScaler(), LogisticRegression(C=p.probe_C, max_iter=p.max_iter))
 
 
 def _folds(y: np.ndarray, p: ProbeParams):
+    from sklearn.model_selection import StratifiedKFold
+
     k = int(min(p.folds, np.bincount(y).max()))
     # classes with fewer samples than folds are allowed: StratifiedKFold warns, splits them as it can
     return StratifiedKFold(n_splits=max(k, 2), shuffle=True, random_state=p.seed).split(np.zeros(len(y)), y)
@@ -76,6 +77,9 @@ def membership_probe_auc(x_pos: np.ndarray, x_neg: np.ndarray, p: ProbeParams) -
 @register_metric("probe", judge={"probe": "both"}, scope="representation", params=ProbeParams)
 def probe_metric(ctx, params: ProbeParams) -> list[dict]:
     """Cross-fitted linear-probe recoverability on the forget set (class labels or membership)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
     rows = []
     forget, test = ctx.role_index["forget"], ctx.role_index["test"]
     # One BLAS thread: the fits are small (n ~ 500, d <= 512), and thread start-up dominated (3-10x slower).
