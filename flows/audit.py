@@ -13,10 +13,11 @@ from concurrent.futures import Executor
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from muaudit.pipeline import Plan, commit, lock_entry_digest
+from muaudit.pipeline import Committer, Plan, commit, lock_entry_digests
 from muaudit.stage import FLOW_RUN_ENV, PARENT_ENV
 
-_POOL: Executor | None = None  # set by audit(); tasks submit stage work to it
+_POOL: Executor | None = None  # set by use_pool(); tasks submit stage work to it
+_COMMITTER: Committer | None = None  # set by use_pool(); tasks hand their finished stage to it
 
 
 class StageFailed(RuntimeError):
@@ -35,12 +36,24 @@ def run_stage(workspace: str, stage: str, cmd: str, parent_run_id: str, flow_run
         code, run_id = run_in_worker(cmd, stage, env)
     if code != 0:
         raise StageFailed(f"stage {stage} exited with code {code}")
-    commit(workspace, stage)
-    if run_id:
-        from muaudit import tracking
-
-        tracking.client(workspace).set_tag(run_id, "dvc.stage_hash", lock_entry_digest(workspace, stage))
+    if _COMMITTER is not None:
+        _COMMITTER.submit(stage, run_id)
+        return stage
+    errors = commit(workspace, [stage])
+    if errors:
+        raise StageFailed(f"stage {stage} ran but could not be recorded in dvc.lock: {errors[stage]}")
+    tag_stage_hashes(workspace, {stage: run_id})
     return stage
+
+
+def tag_stage_hashes(workspace: str, run_ids: dict[str, str]) -> None:
+    """Tag each stage's MLflow run with the digest of the dvc.lock entry its commit wrote."""
+    from muaudit import tracking
+
+    digests = lock_entry_digests(workspace, list(run_ids))
+    for stage, run_id in run_ids.items():
+        if run_id:
+            tracking.client(workspace).set_tag(run_id, "dvc.stage_hash", digests[stage])
 
 
 def schedule(plan: Plan, submit, poll_s: float = 0.02) -> dict[str, str]:
@@ -79,10 +92,11 @@ def _finished(future) -> bool:
     return wrapped.done() if wrapped is not None else future.state.is_final()
 
 
-def use_pool(pool: Executor | None) -> None:
-    """Tasks of this process submit their stage work to pool (None: run it in the task's own process)."""
-    global _POOL
-    _POOL = pool
+def use_pool(pool: Executor | None, committer: Committer | None = None) -> None:
+    """Tasks of this process submit their stage work to pool and hand the finished stage to committer
+    (None: run and commit it in the task's own process, as a Dask worker does)."""
+    global _POOL, _COMMITTER
+    _POOL, _COMMITTER = pool, committer
 
 
 @flow(name="audit", log_prints=True)

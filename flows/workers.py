@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
+import subprocess
 import sys
-import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from muaudit.workspace import STATE_DIR
 
 
 def enter_workspace(workspace: str) -> None:
@@ -19,9 +26,9 @@ def enter_workspace(workspace: str) -> None:
 
 def _warm(workspace: str) -> None:
     enter_workspace(workspace)
+    import mlflow.tracking  # noqa: F401 (no client yet: the audit process creates a new store first)
     import torch  # noqa: F401
 
-    import muaudit.tracking as tracking
     import tasks.extract  # noqa: F401
     import tasks.metrics  # noqa: F401
     import tasks.report  # noqa: F401
@@ -29,8 +36,6 @@ def _warm(workspace: str) -> None:
     import tasks.split  # noqa: F401
     import tasks.train  # noqa: F401
     import tasks.unlearn  # noqa: F401
-
-    tracking.client(workspace)
 
 
 def run_in_worker(cmd: str, stage: str, env: dict[str, str]) -> tuple[int, str]:
@@ -57,32 +62,87 @@ def pool(workspace: str, workers: int) -> ProcessPoolExecutor:
     return executor
 
 
-_SERVER_START: threading.Thread | None = None
+@contextmanager
+def prefect_api(workspace: str) -> Iterator[None]:
+    """Point this process, and the processes it starts, at a Prefect API for one audit.
 
-
-def start_prefect_server() -> None:
-    """Start Prefect's temporary server in the background (7-14 s measured), unless an API URL is set.
-
-    The flow would start the same server on its first API call; starting it early overlaps that wait with
-    the MLflow parent run and the workers' imports. Call prefect_env() first: Prefect reads it on import.
+    A configured server (PREFECT_API_URL in the environment or the profile) is used as it is. Otherwise
+    this starts the temporary server Prefect's ephemeral mode would start (uvicorn serving Prefect's app
+    in a subprocess), but without importing prefect.server here (3 s) and before the flow asks for it,
+    so that its start-up (about 4 s) overlaps the checks, the MLflow parent run and the workers' imports.
+    Call prefect_env() first: Prefect reads its environment on import.
     """
-    global _SERVER_START
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
-    def start() -> None:
-        from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+    if get_current_settings().api.url:
+        yield
+        return
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(Path(workspace) / STATE_DIR / "prefect-server.log", "w")
+    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "error", "--lifespan", "on"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/api"
+    global _SERVER
+    _SERVER = (server, url)
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url  # Dask workers started from here report to it as well
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            try:
+                yield
+            finally:
+                _drain_prefect_logs()
+    finally:
+        _SERVER = None
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
 
-        if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-            return
-        from prefect.server.api.server import SubprocessASGIServer
 
-        SubprocessASGIServer().start()
-
-    if _SERVER_START is None:
-        _SERVER_START = threading.Thread(target=start, name="prefect-server-start", daemon=True)
-        _SERVER_START.start()
+_SERVER: tuple[subprocess.Popen, str] | None = None
 
 
-def wait_prefect_server() -> None:
-    """Block until the early start has finished: a half-started server refuses the flow's requests."""
-    if _SERVER_START is not None:
-        _SERVER_START.join()
+def _drain_prefect_logs() -> None:
+    """Send the flow's buffered logs and events while the server still listens (Prefect would at exit)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        try:
+            worker.drain_all(timeout=10)
+        except Exception as err:  # logs are a convenience: the audit's records are in MLflow and dvc.lock
+            print(f"warning: Prefect {worker.__name__} did not drain: {err}")
+
+
+def wait_prefect_api(timeout_s: float = 120.0) -> None:
+    """Block until the server started by prefect_api() answers: a half-started one refuses the flow."""
+    if _SERVER is None:
+        return
+    import httpx
+
+    server, url = _SERVER
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the temporary Prefect server exited with code {server.returncode}; "
+                               f"see {STATE_DIR}/prefect-server.log")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"the temporary Prefect server did not answer within {timeout_s:.0f} s; see {STATE_DIR}/prefect-server.log")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 RUNNERS = ("local", "dask")
@@ -37,7 +38,7 @@ def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "
     from muaudit.errors import BadInputError
     from muaudit.pipeline import make_plan
     from muaudit.validate import validate_inputs
-    from muaudit.workspace import REPORT, exclusive
+    from muaudit.workspace import REPORT, exclusive, prefect_env
 
     if runner not in RUNNERS:
         raise BadInputError(f"--runner: expected one of {', '.join(RUNNERS)}, got '{runner}'")
@@ -45,20 +46,28 @@ def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "
         raise BadInputError(f"--workers: expected a positive number of stages at once, got {workers}")
     ws = Path(workspace).resolve()
     os.chdir(ws)
-    # Everything about the params is checked before the lock, the plan or MLflow touch the workspace.
-    params = load_params(ws / "params.yaml")
-    validate_inputs(params)
+    # The file's shape, keys, types and ranges are checked before the lock, the plan or MLflow touch the
+    # workspace. The checks that import the method and metric code and load the dataset (3 s) run only
+    # when a stage will run: on a no-op every stage that reads those keys already ran, and checked them,
+    # with exactly these values (DVC compares every params key a stage lists).
+    params = load_params(ws / "params.yaml", registries=False)
     workers = workers or default_workers(params.runtime.threads)
     start = time.perf_counter()
-    with exclusive(ws):
+    with exclusive(ws), ExitStack() as machinery:
         _recover(ws)
         plan = make_plan(ws)
-        if not plan.empty and runner == "local":  # the server starts while the MLflow parent run opens
-            from flows.workers import start_prefect_server
-            from muaudit.workspace import prefect_env
-
+        executor = None
+        if not plan.empty:
+            # Prefect's server and the warm workers start now, so that their start-up (4-5 s each, in
+            # processes of their own) overlaps the remaining checks and the MLflow parent run.
+            _check_runner(runner, address)
             prefect_env(ws)
-            start_prefect_server()
+            from flows.workers import pool, prefect_api
+
+            machinery.enter_context(prefect_api(str(ws)))
+            validate_inputs(load_params(ws / "params.yaml"))
+            if runner == "local":
+                executor = machinery.enter_context(pool(str(ws), workers))
         tags = {"muaudit.kind": "audit", "muaudit.noop": str(plan.empty).lower(),
                 "muaudit.stale_stages": ",".join(plan.stages), "muaudit.runner": runner}
         with tracking.run("audit", ws, tags=tags) as parent:
@@ -67,7 +76,7 @@ def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "
                 outcome = {}
             else:
                 try:
-                    outcome = _run_flow(ws, plan, workers, parent.run_id, runner, address)
+                    outcome = _run_flow(ws, plan, workers, parent.run_id, runner, address, executor)
                 except KeyboardInterrupt:
                     # The pool is shut down by now; a worker interrupted before it could end its stage's
                     # run (e.g. while the run was being created) left it RUNNING: end it here, not next time.
@@ -138,31 +147,38 @@ def _method_failures(ws: Path) -> dict[str, str]:
     return {m: errors.get(m, "see the report") for m in failed}
 
 
-def _run_flow(ws: Path, plan, workers: int, parent_run_id: str, runner: str, address: str | None) -> dict[str, str]:
+def _check_runner(runner: str, address: str | None) -> None:
+    from muaudit.errors import BadInputError
+    from muaudit.workspace import prefect_api_url
+
+    if runner == "dask" and address and not prefect_api_url():
+        raise BadInputError("PREFECT_API_URL: not set; Dask workers on other machines report to a "
+                            "persistent Prefect server: start one with `prefect server start`")
+
+
+def _run_flow(ws: Path, plan, workers: int, parent_run_id: str, runner: str, address: str | None,
+              executor) -> dict[str, str]:
     from dataclasses import asdict
 
-    from muaudit.errors import BadInputError
-    from muaudit.workspace import prefect_api_url, prefect_env, share_ephemeral_server
-
-    prefect_env(ws)
-    from flows.audit import audit, dask_runner, task_runner, use_pool
-    from flows.workers import pool, start_prefect_server, wait_prefect_server
+    from flows.audit import audit, dask_runner, tag_stage_hashes, task_runner, use_pool
+    from flows.workers import wait_prefect_api
+    from muaudit.pipeline import Committer
 
     where = f"Dask at {address}" if runner == "dask" and address else f"{workers} {runner} worker(s)"
     print(f"Running {len(plan.stages)} stale stage(s) on {where}: {', '.join(plan.stages)}")
+    wait_prefect_api()
     if runner == "dask":
-        if not prefect_api_url():
-            if address:
-                raise BadInputError("PREFECT_API_URL: not set; Dask workers on other machines report to a "
-                                    "persistent Prefect server: start one with `prefect server start`")
-            share_ephemeral_server()
-        use_pool(None)  # each stage runs inside the Dask worker process that got its task
+        use_pool(None)  # each stage runs, and is committed, inside the Dask worker process that got its task
         return audit.with_options(task_runner=dask_runner(workers, address))(str(ws), asdict(plan), parent_run_id)
-    start_prefect_server()
-    with pool(str(ws), workers) as executor:
-        wait_prefect_server()
-        use_pool(executor)
-        try:
-            return audit.with_options(task_runner=task_runner(workers))(str(ws), asdict(plan), parent_run_id)
-        finally:
-            use_pool(None)
+    committer = Committer(ws, on_commit=lambda run_ids: tag_stage_hashes(str(ws), run_ids))
+    use_pool(executor, committer)
+    try:
+        outcome = audit.with_options(task_runner=task_runner(workers))(str(ws), asdict(plan), parent_run_id)
+    finally:
+        use_pool(None)
+        # Every stage that finished is recorded, also when the flow was interrupted: nothing computed is lost.
+        unrecorded = committer.close()
+    for stage, error in unrecorded.items():
+        print(f"stage {stage} ran but could not be recorded in dvc.lock: {error}")
+        outcome[stage] = "failed"
+    return outcome

@@ -6,6 +6,7 @@ One parent run per audit invocation, one child run per executed stage. The defau
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -34,10 +35,16 @@ def _quiet() -> None:
 
 
 def client(workspace: str | Path = "."):
+    return _client(tracking_uri(workspace))
+
+
+@functools.cache
+def _client(uri: str):
+    # One client per store and process: opening a SQLite store checks its schema (about 0.5 s each time).
     _quiet()
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri(workspace))
+    return MlflowClient(tracking_uri=uri)
 
 
 def experiment_id(cl, workspace: str | Path = ".") -> str:

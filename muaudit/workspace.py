@@ -35,18 +35,6 @@ def prefect_api_url() -> str:
     return str(get_current_settings().api.url or "")
 
 
-def share_ephemeral_server() -> None:
-    """Start this process's ephemeral Prefect server now and point child processes at it.
-
-    Local Dask workers inherit the environment; without this each would start a server of its own.
-    """
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = SubprocessASGIServer()  # the same instance Prefect's client of this process uses
-    server.start()
-    os.environ["PREFECT_API_URL"] = server.api_url
-
-
 @contextmanager
 def exclusive(workspace: str | Path):
     """Hold the workspace lock; a second audit on the same workspace exits at once with a clear message."""
