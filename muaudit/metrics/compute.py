@@ -36,18 +36,25 @@ def compute_metrics(activations_root: str, models_root: str, retrain_ids: list[s
     if sum(m in ok_models for m in retrain_ids) < 2:
         raise BadInputError("metrics: fewer than two retrain seeds have activations; the band needs at least two")
     ctx = Context(activations_root, ok_models, retrain_ids, scenario)
+    # Why a model failed or was skipped travels with the table, so the report can show it.
+    errors = {m: sidecars[m].get("error") or sidecars[m].get("reason") or "no activations: its stages did not run"
+              for m, s in statuses.items() if s != "ok"}
+    return metrics_table(ctx, statuses, retrain_ids, cfg, errors, timings)
+
+
+def metrics_table(ctx: Context, statuses: dict[str, str], retrain_ids: list[str], cfg: registry.MetricsConfig,
+                  errors: dict[str, str], timings: dict[str, float] | None = None):
+    """Every enabled metric on the context's models, the band and verdicts, and one error row per
+    model that is not ok."""
     rows: list[dict] = []
     for name in cfg.enabled:
         spec = registry.get(name)
-        if scenario not in spec.scenarios:
+        if ctx.scenario not in spec.scenarios:
             continue
         start = time.perf_counter()
         rows += spec.fn(ctx, cfg.metric_params(name))
         if timings is not None:
             timings[name] = time.perf_counter() - start
     rows += band_and_verdicts(rows, statuses, retrain_ids, cfg, registry.sides())
-    # Why a model failed or was skipped travels with the table, so the report can show it.
-    rows += [row(m, "", "", "", "error", math.nan,
-                 sidecars[m].get("error") or sidecars[m].get("reason") or "no activations: its stages did not run")
-             for m, s in statuses.items() if s != "ok"]
+    rows += [row(m, "", "", "", "error", math.nan, why) for m, why in errors.items()]
     return to_frame(rows)

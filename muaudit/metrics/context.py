@@ -7,19 +7,51 @@ shared by CKA, Procrustes and the phenomena; softmax outputs per model.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from muaudit.data import ROLES
 from muaudit.store import read_layer
 
 
+class ParquetStore:
+    """The activation store on disk (data/activations), as the metrics stage reads it."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def read(self, model: str, layer: str) -> tuple[pd.DataFrame, np.ndarray]:
+        return read_layer(self.root, model, layer)
+
+    def layers(self, model: str) -> list[str]:
+        return [p.name.removeprefix("layer=") for p in (self.root / f"model={model}").glob("layer=*")]
+
+
+@dataclass
+class ArrayStore:
+    """Activations held in memory, read like the store: the bare computation of benchmarks/bare.py."""
+
+    sample_ids: np.ndarray
+    roles: np.ndarray
+    labels: np.ndarray
+    acts: dict[str, dict[str, np.ndarray]]  # model -> layer -> (n, d)
+
+    def read(self, model: str, layer: str) -> tuple[pd.DataFrame, np.ndarray]:
+        meta = pd.DataFrame({"sample_id": self.sample_ids, "role": self.roles, "label": self.labels})
+        return meta, self.acts[model][layer]
+
+    def layers(self, model: str) -> list[str]:
+        return list(self.acts[model])
+
+
 class Context:
-    def __init__(self, activations_root: str | Path, ok_models: list[str], retrain_ids: list[str],
+    def __init__(self, store: str | Path | ParquetStore | ArrayStore, ok_models: list[str], retrain_ids: list[str],
                  scenario: str = "class", seed: int = 0):
-        self.root = Path(activations_root)
+        self.store = store if isinstance(store, ParquetStore | ArrayStore) else ParquetStore(store)
         self.retrain_ids = [m for m in retrain_ids if m in ok_models]
         self.models = list(ok_models)  # every model with activations, retrains included
         self.scenario = scenario
@@ -28,8 +60,7 @@ class Context:
         self.sample_ids = meta["sample_id"].to_numpy()
         self.roles = meta["role"].to_numpy()
         self.labels = meta["label"].to_numpy().astype(np.int64)
-        base = self.root / f"model={self.retrain_ids[0]}"
-        self.layers = sorted(p.name.removeprefix("layer=") for p in base.glob("layer=*") if p.name != "layer=logits")
+        self.layers = sorted(name for name in self.store.layers(self.retrain_ids[0]) if name != "logits")
         self._raw: dict = {}
         self._cent: dict = {}
         self._cross: dict = {}
@@ -46,7 +77,7 @@ class Context:
 
     # --- activations ---------------------------------------------------------------------------
     def _read(self, model: str, layer: str):
-        return read_layer(self.root, model, layer)
+        return self.store.read(model, layer)
 
     def raw(self, model: str, layer: str) -> np.ndarray:
         key = (model, layer)

@@ -9,7 +9,7 @@ import math
 
 import pandas as pd
 
-from muaudit.report.plots import _band, _value, families
+from muaudit.report.plots import _band, _value, families, lookup
 
 CSS = ("body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
        "td,th{border:1px solid #ccc;padding:3px 7px;font-size:13px}td.in{background:#d8f3dc}"
@@ -48,9 +48,7 @@ def verdict_table(table: pd.DataFrame, models: list[str], policy: dict) -> str:
         for _, metric, layer, role in cols:
             v = _value(table, model, metric, layer, role)
             if math.isnan(v):
-                acc = table[(table.model == model) & (table.reference == "") & (table.metric == metric)
-                            & (table.layer == layer) & (table.role == role)].value
-                v = float(acc.iloc[0]) if len(acc) else float("nan")
+                v = lookup(table, model, "", metric, layer, role)
             lo, hi = _band(table, metric, layer, role, "low"), _band(table, metric, layer, role, "high")
             cls = "" if math.isnan(v) or math.isnan(lo) else ("in" if lo <= v <= hi else "out")
             cells += f"<td class='{cls}'>{'–' if math.isnan(v) else f'{v:.3f}'}</td>"

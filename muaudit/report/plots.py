@@ -7,13 +7,14 @@ the shaded band; with one value per model it is drawn as bars against the band s
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from muaudit.report import svg
+from muaudit.store import read_layer
 
 
 def families(table: pd.DataFrame) -> list[str]:
@@ -28,16 +29,31 @@ def _role(rows: pd.DataFrame) -> str:
     return "forget" if "forget" in roles else roles[0]
 
 
+_INDEX: dict[int, tuple[weakref.ref, dict]] = {}  # id(table) -> (the table, its index); DataFrames are unhashable
+
+
+def lookup(table: pd.DataFrame, model: str, reference: str, metric: str, layer: str, role: str) -> float:
+    """The value of the table's first row with these keys (nan if none), from an index built once per table:
+    the report reads a few thousand single cells, and a boolean filter of the whole table costs ~2 ms each."""
+    key_of_table = id(table)
+    entry = _INDEX.get(key_of_table)
+    if entry is None or entry[0]() is not table:
+        index: dict = {}
+        keys = zip(table.model, table.reference, table.metric, table.layer, table.role, strict=True)
+        for key, value in zip(keys, table.value, strict=True):
+            index.setdefault(key, float(value))
+        entry = (weakref.ref(table, lambda _: _INDEX.pop(key_of_table, None)), index)
+        _INDEX[key_of_table] = entry
+    index = entry[1]
+    return index.get((model, reference, metric, layer, role), float("nan"))
+
+
 def _band(table: pd.DataFrame, metric: str, layer: str, role: str, stat: str) -> float:
-    r = table[(table.model == "retrain") & (table.reference == "band") & (table.metric == f"{metric}:{stat}")
-              & (table.layer == layer) & (table.role == role)].value
-    return float(r.iloc[0]) if len(r) else float("nan")
+    return lookup(table, "retrain", "band", f"{metric}:{stat}", layer, role)
 
 
 def _value(table: pd.DataFrame, model: str, metric: str, layer: str, role: str) -> float:
-    r = table[(table.model == model) & (table.reference == "band") & (table.metric == metric)
-              & (table.layer == layer) & (table.role == role)].value
-    return float(r.iloc[0]) if len(r) else float("nan")
+    return lookup(table, model, "band", metric, layer, role)
 
 
 def metric_plots(table: pd.DataFrame, models: list[str]) -> list[tuple[str, str]]:
@@ -85,9 +101,8 @@ def output_vs_representation(table: pd.DataFrame, models: list[str]) -> tuple[st
 
 def confidence_and_loss(activations: Path, model: str) -> dict[str, dict[str, list[float]]]:
     """Max softmax confidence and cross-entropy loss per sample on forget and test, from stored logits."""
-    t = pq.read_table(activations / f"model={model}" / "layer=logits").to_pandas()
-    cols = [c for c in t.columns if c.startswith("u")]
-    z = t[cols].to_numpy(np.float64)
+    t, logits = read_layer(activations, model, "logits")
+    z = logits.astype(np.float64)
     z = z - z.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     conf = np.exp(logp.max(axis=1))

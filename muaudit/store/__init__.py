@@ -1,9 +1,10 @@
 """The activation store: one Parquet dataset, hive-partitioned model=<id>/layer=<name>/.
 
-Each partition file holds `sample_id`, `role`, `label` and one float32 column per unit (`u0000`, ...).
+Each partition file holds `sample_id`, `role`, `label` and `features`, a list of float32 per sample
+(the layer's units in order).
 Logits are stored as layer `logits`. Readable with pandas, pyarrow and duckdb.
 """
 
-from muaudit.store.activations import FEATURE_PREFIX, read_layer, write_model_activations
+from muaudit.store.activations import FEATURES, read_layer, write_model_activations
 
-__all__ = ["FEATURE_PREFIX", "read_layer", "write_model_activations"]
+__all__ = ["FEATURES", "read_layer", "write_model_activations"]

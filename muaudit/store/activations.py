@@ -11,29 +11,32 @@ import pyarrow.parquet as pq
 from muaudit.errors import BadInputError
 from muaudit.io import atomic_dir
 
-FEATURE_PREFIX = "u"
+FEATURES = "features"  # one list<float32> per sample: the layer's units in order
 PART_FILE = "part-0.parquet"
-
-
-def _feature_names(d: int) -> list[str]:
-    return [f"{FEATURE_PREFIX}{j:04d}" for j in range(d)]
 
 
 def _write_layer(path: Path, sample_ids, roles, labels, features: np.ndarray) -> None:
     features = np.ascontiguousarray(features, dtype=np.float32)
-    names = _feature_names(features.shape[1])
-    columns = [pa.array(sample_ids, pa.string()), pa.array(roles, pa.string()), pa.array(labels, pa.int64())]
-    columns += [pa.array(features[:, j]) for j in range(features.shape[1])]
-    table = pa.Table.from_arrays(columns, names=["sample_id", "role", "label", *names])
-    # Float activations are high-cardinality: dictionary encoding bloats them; byte-stream-split + zstd
-    # compresses float32 best; statistics on unit columns are never used for pruning.
+    n, d = features.shape
+    # One list column, not one column per unit: Parquet writes and reads each column chunk separately,
+    # so 64 unit columns cost 2x the time of one (benchmarks/results.md, item 5), and a 2048-wide layer
+    # would be a 2048-column table. A list (not a fixed-size list) keeps one schema across layers, so
+    # the whole store reads as one dataset in pyarrow or duckdb.
+    offsets = pa.array(np.arange(0, n * d + 1, d, dtype=np.int32))
+    column = pa.ListArray.from_arrays(offsets, pa.array(features.ravel()))
+    table = pa.Table.from_arrays(
+        [pa.array(sample_ids, pa.string()), pa.array(roles, pa.string()), pa.array(labels, pa.int64()), column],
+        names=["sample_id", "role", "label", FEATURES])
+    # Float activations are high-cardinality: dictionary encoding bloats them; byte-stream-split + zstd-1
+    # stores them smallest at about the write time of snappy (measured in benchmarks/run.py); statistics
+    # on the floats are never used for pruning.
     pq.write_table(
         table,
         path,
         compression="zstd",
         compression_level=1,
         use_dictionary=["sample_id", "role"],
-        use_byte_stream_split=names,
+        use_byte_stream_split=[f"{FEATURES}.list.element"],
         write_statistics=["sample_id", "role", "label"],
     )
 
@@ -63,8 +66,13 @@ def read_layer(root: str | Path, model: str, layer: str, roles: tuple[str, ...] 
     except Exception as err:
         raise BadInputError(f"{path}: not a readable Parquet file ({type(err).__name__})") from None
     meta = table.select(["sample_id", "role", "label"]).to_pandas()
-    feats = [c for c in table.column_names if c.startswith(FEATURE_PREFIX)]
-    x = np.column_stack([table.column(c).to_numpy() for c in feats]).astype(np.float32, copy=False)
+    if FEATURES not in table.column_names:
+        raise BadInputError(f"{path}: no '{FEATURES}' column; expected an activation file written by muaudit")
+    column = table.column(FEATURES).combine_chunks()
+    flat = column.flatten().to_numpy()
+    if len(column) and flat.size % len(column):
+        raise BadInputError(f"{path}: rows of '{FEATURES}' differ in length; expected one width per layer")
+    x = flat.reshape(len(column), -1) if len(column) else np.zeros((0, 0), np.float32)
     if roles is not None:
         keep = meta["role"].isin(roles).to_numpy()
         return meta[keep].reset_index(drop=True), x[keep]
