@@ -1,7 +1,7 @@
 """The bare computation of an audit: the same trainings, extractions and metrics as `muaudit run`, in one
-process, data kept in memory, no orchestration, no tracking, no serialization.
+process, data kept in memory, no orchestration, no tracking, no serialization (and no report).
 
-Usage: python benchmarks/bare.py [--params params.yaml]   (from the repository root)
+Usage: python benchmarks/bare.py [--params params.yaml] [--table out.parquet]   (from the repository root)
 Prints one JSON line: wall time per phase and in total.
 """
 
@@ -20,22 +20,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--table", help="also write the metrics table here (Parquet), to compare with the pipeline's")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     import numpy as np
     import torch
 
     from muaudit.config import load_params
-    from muaudit.data import ROLES, SplitData, get_dataset, make_roles
+    from muaudit.controls import check_controls
+    from muaudit.data import SplitData, get_dataset, make_roles
     from muaudit.extraction import extract, resolve_layers
     from muaudit.methods import UnlearnContext, registry
-    from muaudit.metrics.band import band_and_verdicts
-    from muaudit.metrics.cka import linear_cka
-    from muaudit.metrics.table import row, to_frame
+    from muaudit.metrics.compute import metrics_table
+    from muaudit.metrics.context import ArrayStore, Context
     from muaudit.models import build_model
     from muaudit.runtime import configure
     from muaudit.training import seeded_model, train_classifier
     from tasks.common import accuracies, role_tensors
+    from tasks.extract import capped_index
     from tasks.unlearn import METHOD_SEED, _check_healthy
 
     times: dict[str, float] = {"imports": time.perf_counter() - t0}
@@ -98,32 +100,23 @@ def main(argv: list[str] | None = None) -> dict:
     lap("unlearn", s)
 
     s = time.perf_counter()
-    acts = {}
-    x_all = torch.from_numpy(data.x)
-    for name, net in models.items():
-        acts[name] = extract(net, x_all, resolve_layers(net, p.extract.layers), p.extract.batch_size)
+    keep = capped_index(data.roles, p.extract.max_samples_per_role)
+    x_keep = torch.from_numpy(data.x[keep])
+    acts = {name: extract(net, x_keep, resolve_layers(net, p.extract.layers), p.extract.batch_size)
+            for name, net in models.items()}
     lap("extract", s)
 
     s = time.perf_counter()
     retrain_ids = [f"retrain_{seed}" for seed in p.retrain.seeds]
     statuses = {m: ("ok" if m in models else "failed") for m in ["original", *retrain_ids, *p.unlearn.methods]}
-    rows = []
-    masks = {role: data.roles == role for role in ROLES}
-    for model, a in acts.items():
-        pred = a["logits"].argmax(1)
-        for role, mask in masks.items():
-            rows.append(row(model, "", "logits", role, "accuracy", float((pred[mask] == data.y[mask]).mean())))
-    for layer in sorted(acts[retrain_ids[0]]):
-        for role, mask in masks.items():
-            for model, a in acts.items():
-                for ref in retrain_ids:
-                    if ref != model:
-                        rows.append(row(model, ref, layer, role, "cka",
-                                        linear_cka(a[layer].reshape(len(mask), -1)[mask],
-                                                   acts[ref][layer].reshape(len(mask), -1)[mask])))
-    rows += band_and_verdicts(rows, statuses, retrain_ids, p.metrics.band_tolerance)
-    to_frame(rows)
+    store = ArrayStore(data.sample_ids[keep], data.roles[keep], data.y[keep], acts)
+    ctx = Context(store, list(acts), retrain_ids, p.split.scenario)
+    errors = {m: "failed" for m, status in statuses.items() if status != "ok"}
+    table = metrics_table(ctx, statuses, retrain_ids, p.metrics.parsed(), errors)
+    check_controls(table, p.split.scenario)
     lap("metrics", s)
+    if args.table:
+        table.to_parquet(args.table)
     times["total"] = time.perf_counter() - t0
     return times
 
