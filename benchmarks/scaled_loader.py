@@ -1,6 +1,8 @@
 """A benchmark-only dataset, copied into throwaway workspaces: digits replicated k times with light
 augmentation (a random shift of up to one pixel plus small noise), so the work grows k-fold while the task
-stays the same. k comes from data.path ("x4" -> 4 copies)."""
+stays the same. data.path names a text file holding k (e.g. "scale.txt" containing 4)."""
+
+from pathlib import Path
 
 import numpy as np
 
@@ -11,7 +13,7 @@ from muaudit.data.registry import Dataset, register_dataset
 @register_dataset("digits_scaled")
 def digits_scaled(path: str | None = None) -> Dataset:
     base = digits()
-    k = int((path or "x1").removeprefix("x"))
+    k = int(Path(path).read_text()) if path else 1
     rng = np.random.default_rng(0)
     xs, ys, ids = [base.x], [base.y], [base.sample_ids]
     for r in range(1, k):

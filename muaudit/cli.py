@@ -22,7 +22,7 @@ def cmd_serve(args) -> int:
 
     ws = Path(args.workspace).resolve()
     load_params(ws / "params.yaml")
-    prefect_env(ws)
+    prefect_env()
     from flows.scheduled import serve
 
     serve(ws, args.cron, args.interval, args.workers, args.runner, args.address)

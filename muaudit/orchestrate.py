@@ -61,7 +61,7 @@ def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "
             # Prefect's server and the warm workers start now, so that their start-up (4-5 s each, in
             # processes of their own) overlaps the remaining checks and the MLflow parent run.
             _check_runner(runner, address)
-            prefect_env(ws)
+            prefect_env()
             from flows.workers import pool, prefect_api
 
             machinery.enter_context(prefect_api(str(ws)))

@@ -1,8 +1,8 @@
 """`muaudit run` on bad input: one line, exit code 2, and the workspace's files are left as they were.
 
-Only scratch state may be touched: DVC's .dvc/tmp (its `status` keeps caches there), muaudit's .muaudit/
-lock and Prefect's .prefect/ home, because the checks that need the dataset and the model run after
-DVC's plan (a no-op skips them) while Prefect's server starts."""
+Only scratch state may be touched: DVC's .dvc/tmp (its `status` keeps caches there) and muaudit's
+.muaudit/ lock, because the checks that need the dataset and the model run after DVC's plan (a no-op
+skips them)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import make_workspace, muaudit
 
-SCRATCH = (".git/", ".dvc/tmp/", ".muaudit/", ".prefect/")
+SCRATCH = (".git/", ".dvc/tmp/", ".muaudit/")
 
 
 def tree(ws: Path) -> dict[str, int]:
