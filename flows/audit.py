@@ -51,9 +51,10 @@ def tag_stage_hashes(workspace: str, run_ids: dict[str, str]) -> None:
     from muaudit import tracking
 
     digests = lock_entry_digests(workspace, list(run_ids))
+    client = tracking.client(workspace)
     for stage, run_id in run_ids.items():
         if run_id:
-            tracking.client(workspace).set_tag(run_id, "dvc.stage_hash", digests[stage])
+            client.set_tag(run_id, "dvc.stage_hash", digests[stage])
 
 
 def schedule(plan: Plan, submit, poll_s: float = 0.02) -> dict[str, str]:

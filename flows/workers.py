@@ -13,7 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from muaudit.workspace import STATE_DIR
+from muaudit.workspace import STATE_DIR, prefect_api_url
 
 
 def enter_workspace(workspace: str) -> None:
@@ -72,9 +72,9 @@ def prefect_api(workspace: str) -> Iterator[None]:
     so that its start-up (about 4 s) overlaps the checks, the MLflow parent run and the workers' imports.
     Call prefect_env() first: Prefect reads its environment on import.
     """
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    if get_current_settings().api.url:
+    if prefect_api_url():
         yield
         return
     with socket.socket() as sock:

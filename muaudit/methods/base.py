@@ -50,3 +50,12 @@ class UnlearnContext:
 def check_finite(loss: torch.Tensor, method: str) -> None:
     if not math.isfinite(float(loss.detach())):
         raise DivergedError(f"{method}: loss became {float(loss.detach())}")
+
+
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor, method: str) -> None:
+    """One plain update on loss: the divergence guard, then zero_grad, backward and step. Methods that act on
+    the gradients between backward and step (clipping, masks) write the steps out themselves."""
+    check_finite(loss, method)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()

@@ -7,7 +7,7 @@ target = softmax(T_bad(x)/tau) if u else softmax(T_good(x)/tau); loss KL(target 
 import torch
 from pydantic import Field
 
-from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.common import kl_tau
 from muaudit.methods.registry import register_method
 from muaudit.training import batches, seeded_model
@@ -44,9 +44,6 @@ def bad_teacher(ctx: UnlearnContext, p: Params):
             xb = x[idx]
             with torch.no_grad():
                 target = torch.where(from_bad[idx, None], bad(xb), good(xb))
-            optimizer.zero_grad(set_to_none=True)
             loss = kl_tau(model(xb), target, p.temperature) / p.temperature**2  # the paper's loss is untempered-scale
-            check_finite(loss, "bad_teacher")
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss, "bad_teacher")
     return model.eval()

@@ -13,7 +13,7 @@ import torch
 from pydantic import Field
 from torch.nn import functional as F
 
-from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.common import sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
@@ -54,9 +54,6 @@ def boundary_shrink(ctx: UnlearnContext, p: Params):
             x = ctx.x_forget[idx]
             target = nearest_wrong_class(frozen, x, ctx.y_forget[idx], p.epsilon)
             ctx.count(len(idx))  # the FGSM pass runs on the frozen copy
-            optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(x), target)
-            check_finite(loss, "boundary_shrink")
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss, "boundary_shrink")
     return model.eval()

@@ -1,10 +1,10 @@
 """Fine-tune on retain (FT): keep training on D_r only and let the forget set fade."""
 
-import torch
 from pydantic import Field
 from torch.nn import functional as F
 
-from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.base import MethodParams, UnlearnContext, descend
+from muaudit.methods.common import sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
 
@@ -24,13 +24,10 @@ class Params(MethodParams):
 )
 def finetune(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum)
+    optimizer = sgd(model, p.lr, p.momentum)
     generator = ctx.generator()
     for _ in range(p.epochs):
         for idx in batches(len(ctx.x_retain), p.batch_size, generator):
-            optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(ctx.x_retain[idx]), ctx.y_retain[idx])
-            check_finite(loss, "finetune")
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss, "finetune")
     return model.eval()

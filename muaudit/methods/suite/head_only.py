@@ -9,7 +9,7 @@ import torch
 from pydantic import Field
 from torch.nn import functional as F
 
-from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
 
@@ -45,9 +45,6 @@ def head_only(ctx: UnlearnContext, p: Params):
     generator = ctx.generator()
     for _ in range(p.epochs):
         for idx in batches(len(ctx.x_retain), p.batch_size, generator):
-            optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(ctx.x_retain[idx]), ctx.y_retain[idx])
-            check_finite(loss, "head_only")
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss, "head_only")
     return model.eval()

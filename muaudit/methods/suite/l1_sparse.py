@@ -7,7 +7,7 @@ schedule lets the last epochs recover retain accuracy without the penalty.
 from pydantic import Field
 from torch.nn import functional as F
 
-from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.common import sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
@@ -34,10 +34,7 @@ def l1_sparse(ctx: UnlearnContext, p: Params):
     for epoch in range(p.epochs):
         gamma_t = p.gamma * (1 - epoch / p.epochs)
         for idx in batches(len(ctx.x_retain), p.batch_size, generator):
-            optimizer.zero_grad(set_to_none=True)
             l1 = sum(w.abs().sum() for w in model.parameters())
             loss = F.cross_entropy(model(ctx.x_retain[idx]), ctx.y_retain[idx]) + gamma_t * l1
-            check_finite(loss, "l1_sparse")
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss, "l1_sparse")
     return model.eval()

@@ -3,7 +3,7 @@
 from pydantic import Field
 from torch.nn import functional as F
 
-from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.common import cycled_batches, sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
@@ -31,11 +31,8 @@ def neggrad_plus(ctx: UnlearnContext, p: Params):
     for _ in range(p.epochs):
         for idx in batches(len(ctx.x_retain), p.batch_size, generator):
             f_idx = next(forget)
-            optimizer.zero_grad(set_to_none=True)
             loss = p.alpha * F.cross_entropy(model(ctx.x_retain[idx]), ctx.y_retain[idx]) - (
                 1 - p.alpha
             ) * F.cross_entropy(model(ctx.x_forget[f_idx]), ctx.y_forget[f_idx])
-            check_finite(loss, "neggrad_plus")
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss, "neggrad_plus")
     return model.eval()

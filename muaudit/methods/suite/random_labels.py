@@ -4,7 +4,8 @@ import torch
 from pydantic import Field
 from torch.nn import functional as F
 
-from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.base import MethodParams, UnlearnContext, descend
+from muaudit.methods.common import sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
 
@@ -24,7 +25,7 @@ class Params(MethodParams):
 )
 def random_labels(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum)
+    optimizer = sgd(model, p.lr, p.momentum)
     generator = ctx.generator()
     for _ in range(p.epochs):
         for x, y in ((ctx.x_forget, None), (ctx.x_retain, ctx.y_retain)):
@@ -32,9 +33,6 @@ def random_labels(ctx: UnlearnContext, p: Params):
                 target = (
                     torch.randint(0, ctx.num_classes, (len(idx),), generator=generator) if y is None else y[idx]
                 )
-                optimizer.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(model(x[idx]), target)
-                check_finite(loss, "random_labels")
-                loss.backward()
-                optimizer.step()
+                descend(optimizer, loss, "random_labels")
     return model.eval()

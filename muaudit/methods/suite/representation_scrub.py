@@ -16,7 +16,7 @@ import torch
 from pydantic import Field
 from torch.nn import functional as F
 
-from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.common import FeatureTap, cycled_batches, sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
@@ -68,8 +68,5 @@ def representation_scrub(ctx: UnlearnContext, p: Params):
                 h_forget = tap.value
                 loss = (F.mse_loss(h_forget, targets[f_idx]) + p.beta * F.mse_loss(h_retain, h0_retain)
                         + F.cross_entropy(logits, ctx.y_retain[idx]))
-                check_finite(loss, "representation_scrub")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                descend(optimizer, loss, "representation_scrub")
     return model.eval()

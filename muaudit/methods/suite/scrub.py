@@ -7,7 +7,7 @@ min-step pass over retain (gamma*CE + alpha*KL_tau(S||T)).
 from pydantic import Field
 from torch.nn import functional as F
 
-from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
+from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.common import kl_tau, sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
@@ -39,19 +39,13 @@ def scrub(ctx: UnlearnContext, p: Params):
         if epoch < p.msteps:
             for idx in batches(len(ctx.x_forget), p.forget_batch_size, generator):
                 x = ctx.x_forget[idx]
-                optimizer.zero_grad(set_to_none=True)
                 loss = -kl_tau(student(x), teacher(x), p.temperature)
-                check_finite(loss, "scrub")
-                loss.backward()
-                optimizer.step()
+                descend(optimizer, loss, "scrub")
         for idx in batches(len(ctx.x_retain), p.batch_size, generator):
             x = ctx.x_retain[idx]
             logits = student(x)
-            optimizer.zero_grad(set_to_none=True)
             loss = p.gamma * F.cross_entropy(logits, ctx.y_retain[idx]) + p.alpha * kl_tau(
                 logits, teacher(x), p.temperature
             )
-            check_finite(loss, "scrub")
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss, "scrub")
     return student.eval()
