@@ -12,6 +12,7 @@ terminated, with exit code 143, even when Prefect's shutdown raises something el
 
 from __future__ import annotations
 
+import logging
 import signal
 
 from muaudit.errors import Terminated
@@ -31,15 +32,21 @@ class Stop:
         """Handle SIGINT and SIGTERM in this (main) thread; returns the handlers it replaced."""
         return {signum: signal.signal(signum, self) for signum in MESSAGES}
 
-    def note(self, signum: int) -> None:
-        """Record a stop signal that reached the process through another handler."""
-        self.signum = self.signum or signum
-
     def __call__(self, signum: int, frame) -> None:
         if self.signum:
             return
-        self.signum = signum
+        self.note(signum)
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    def note(self, signum: int) -> None:
+        """Record a stop signal (also one that reached the process through another handler); the audit's log
+        (.muaudit/logs/audit.log during a run) says when it came."""
+        if not self.signum:
+            self.signum = signum
+            logging.getLogger("muaudit").warning("stop requested by %s: stopping the audit", signal.Signals(signum).name)
 
 
 STOP = Stop()  # the process's stop request: signals are process-wide state
+# The log line goes where the audit logs (its file handler on the root logger), never to stderr on its own:
+# the terminal gets the one line of muaudit.cli.
+logging.getLogger("muaudit").addHandler(logging.NullHandler())

@@ -239,7 +239,11 @@ class Committer:
 
     def close(self) -> dict[str, str]:
         self._queue.put(None)
-        self._thread.join()
+        try:
+            self._thread.join()
+        except KeyboardInterrupt:  # a stop during the last commits: they finish first (nothing computed is lost;
+            self._thread.join()   # muaudit.interrupt raises once, so this second wait is not interrupted)
+            raise
         return dict(self.errors)
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from muaudit.lineage.identity import check_report, identity_html, identity_markdown, lock_digest, make_identity
+from muaudit.lineage.identity import (
+    check_report,
+    identity_html,
+    identity_markdown,
+    lock_digest,
+    make_identity,
+)
 from muaudit.lineage.manifest import MANIFEST, build_manifest
 from muaudit.lineage.verify import verify
 
