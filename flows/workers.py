@@ -107,9 +107,10 @@ def prefect_api(workspace: str) -> Iterator[None]:
     """Point this process, and the processes it starts, at a Prefect API for one audit.
 
     A configured server (PREFECT_API_URL in the environment or the profile) is used as it is. Otherwise
-    this starts the temporary server Prefect's ephemeral mode would start (uvicorn serving Prefect's app
-    in a subprocess, flows/prefect_server.py), but without importing prefect.server here (3 s) and before the flow asks for it,
-    so that its start-up (about 4 s) overlaps the checks, the MLflow parent run and the workers' imports.
+    this starts the temporary server Prefect's ephemeral mode would start (uvicorn serving Prefect's app in
+    a subprocess: flows/prefect_server.py), but without importing prefect.server here (3 s) and before the
+    flow asks for it, so that its start-up (about 4 s) overlaps the checks, the MLflow parent run and the
+    workers' imports.
     Call prefect_env() first: Prefect reads its environment on import.
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings

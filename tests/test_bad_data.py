@@ -116,3 +116,22 @@ def test_dvc_repro_refuses_the_same_data_at_the_split_stage(audited, tmp_path):
     assert tree(ws) == before
     verified = muaudit(ws, "verify")
     assert verified.returncode == 0, verified.stderr  # the previous audit, report included, is intact and current
+
+
+def test_a_run_whose_metrics_fail_prints_no_verdict_table(audited, tmp_path, prefect_server):
+    ws = shutil.copytree(audited, tmp_path / "ws", symlinks=True)
+    stage = ws / "tasks/metrics.py"  # the stage's code is a dvc.yaml dependency: metrics and report rerun
+    stage.write_text(stage.read_text().replace(
+        "    retrain_ids = [", '    raise ValueError("Input X contains NaN.\\nmore detail")\n    retrain_ids = [', 1))
+    report = (ws / "data/report/index.html").read_bytes()
+    result = muaudit(ws, "run", "--workers", "2", env={"PREFECT_API_URL": prefect_server})
+    assert result.returncode == 1, result.stderr[-3000:]
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 2, err  # the root cause, then what failed and what it blocked
+    assert err[0].startswith("error: metrics: ValueError: Input X contains NaN. (trace: .muaudit/logs/"), err
+    assert err[1] == "error: 1 stage(s) failed: metrics; 1 blocked by them: report"
+    assert "ValueError: Input X contains NaN." in (ws / err[0].split("(trace: ")[1].rstrip(")")).read_text()
+    assert "|" not in result.stdout and "Report:" not in result.stdout, result.stdout  # no verdicts, no report line
+    assert "No report from this run: its metrics and report stages did not complete. The last good report is " \
+           "from an earlier run, not this one (code commit " in result.stdout, result.stdout
+    assert (ws / "data/report/index.html").read_bytes() == report

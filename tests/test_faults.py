@@ -149,15 +149,6 @@ def test_sigkill_mid_training(tmp_path: Path, prefect_server: str):
     check_interrupted_then_resumed(ws, prefect_server, interrupted)
 
 
-def test_sigterm_mid_training_stops_everything_and_the_next_run_resumes(tmp_path: Path, prefect_server: str):
-    ws = make_workspace(tmp_path / "ws", SLOW_TRAIN)
-    proc, interrupted, children = start_and_signal(ws, prefect_server, signal.SIGTERM, group=False)
-    stopped_by_sigterm(proc, children)  # the warm workers and multiprocessing's resource tracker included
-    assert not [r.info.run_name for r in mlflow_runs(ws) if r.info.status == "RUNNING"]
-    check_interrupted_then_resumed(ws, prefect_server, interrupted)
-    assert muaudit(ws, "verify").returncode == 0
-
-
 def test_sigterm_during_the_checks_and_the_server_start(tmp_path: Path, prefect_server: str):
     ws = make_workspace(tmp_path / "ws", TINY)
     # its own temporary Prefect server, in a Prefect home of its own (a server stopped while it migrates a
@@ -186,34 +177,51 @@ def test_sigterm_during_the_checks_and_the_server_start(tmp_path: Path, prefect_
     assert verified.returncode == 0, verified.stderr
 
 
-def test_sigterm_during_a_commit_still_records_the_finished_stages(tmp_path: Path, prefect_server: str):
+def test_sigterm_mid_stage_then_during_a_commit_then_the_run_resumes(tmp_path: Path, prefect_server: str):
     import fcntl
 
-    ws = make_workspace(tmp_path / "ws", TINY)
-    (ws / ".muaudit").mkdir()
+    ws = make_workspace(tmp_path / "ws", deep_update(yaml.safe_load(yaml.safe_dump(TINY)), {"train": {"epochs": 20}}))
+    # 1. mid-stage, to the audit process only (as `timeout`, Kubernetes and `kill` send it)
+    proc, interrupted, children = start_and_signal(ws, prefect_server, signal.SIGTERM, group=False)
+    stopped_by_sigterm(proc, children)  # the warm workers and multiprocessing's resource tracker included
+    runs = mlflow_runs(ws)
+    assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]
+    assert {r.info.status for r in runs if r.info.run_id in interrupted} == {"KILLED"}  # the audit's run too
+    assert not set(interrupted.values()) & lock_stages(ws)
+
+    # 2. during a commit: every commit waits inside commit() for the lock this test holds
+    done = lock_stages(ws)
+    log = ws / ".muaudit/logs/audit.log"
     with open(ws / ".muaudit/commit.lock", "a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)  # every commit of the audit now waits inside commit() for this lock
+        fcntl.flock(held, fcntl.LOCK_EX)
         proc = start(ws, {"PREFECT_API_URL": prefect_server})
-        log = ws / ".muaudit/logs/audit.log"
-        # data/split appears inside the split stage, long after the audit created the MLflow store
-        wait_for(proc, lambda: (ws / "data/split").exists() and any(
-            r.info.run_name == "split" and r.info.status == "FINISHED" for r in mlflow_runs(ws)), "the split finished")
+
+        def finished_unrecorded() -> set[str]:
+            parents = [r for r in mlflow_runs(ws) if r.data.tags.get("muaudit.kind") == "audit"]
+            this = max(parents, key=lambda r: r.info.start_time).info.run_id
+            return {r.info.run_name for r in mlflow_runs(ws) if r.info.status == "FINISHED"
+                    and r.data.tags.get("mlflow.parentRunId") == this} - done
+
+        wait_for(proc, lambda: len(mlflow_runs(ws)) > len(runs) and finished_unrecorded(), "a stage finished")
         children = descendants(proc)
         os.kill(proc.pid, signal.SIGTERM)
         wait_for(proc, lambda: "stop requested by SIGTERM" in log.read_text(), "stopping")
-        assert "split" not in lock_stages(ws)  # still waiting in its commit
-    stopped_by_sigterm(proc, children)  # the lock is free: the commit ends, then the audit
-    recorded = lock_stages(ws)
-    assert "split" in recorded  # nothing computed is lost
+        waiting = finished_unrecorded()
+        assert not waiting & lock_stages(ws)  # still waiting in their commit
+    stopped_by_sigterm(proc, children)  # the lock is free: the commits end, then the audit
+    assert waiting <= lock_stages(ws)  # nothing computed is lost
     assert not [r.info.run_name for r in mlflow_runs(ws) if r.info.status == "RUNNING"]
 
+    # 3. the next run resumes: it reruns exactly what is not recorded, and the record verifies
+    recorded = lock_stages(ws)
     resumed = muaudit(ws, "run", "--workers", "2", env={"PREFECT_API_URL": prefect_server})
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     runs = mlflow_runs(ws)
     audit = max((r for r in runs if r.data.tags.get("muaudit.kind") == "audit"), key=lambda r: r.info.start_time)
     reran = {r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == audit.info.run_id}
     assert reran == lock_stages(ws) - recorded
-    assert muaudit(ws, "verify").returncode == 0
+    verified = muaudit(ws, "verify")
+    assert verified.returncode == 0, verified.stderr
 
 
 def test_sigint_stops_cleanly(tmp_path: Path, prefect_server: str):
