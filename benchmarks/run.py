@@ -325,8 +325,8 @@ def bench_scaling(tmp: Path, scales: list[int]) -> None:
     out("|---|---|---|---|")
     points = []
     for k in scales:
-        ws = workspace(tmp, f"scale{k}", {**TINY, "data": {"name": "digits_scaled", "path": "scale.txt"}})
-        (ws / "scale.txt").write_text(str(k))
+        ws = workspace(tmp, f"scale{k}", {**TINY, "data": {"name": "digits_scaled", "path": "supplied/data/scale.txt"}})
+        (ws / "supplied/data/scale.txt").write_text(str(k))
         wall, _ = audit(ws, 2)
         b = bare(ws)
         points.append((k, wall, b["total"]))

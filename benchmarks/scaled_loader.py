@@ -1,6 +1,6 @@
 """A benchmark-only dataset, copied into throwaway workspaces: digits replicated k times with light
 augmentation (a random shift of up to one pixel plus small noise), so the work grows k-fold while the task
-stays the same. data.path names a text file holding k (e.g. "scale.txt" containing 4)."""
+stays the same. data.path names a text file holding k (e.g. "supplied/data/scale.txt" containing 4)."""
 
 from pathlib import Path
 

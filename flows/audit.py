@@ -7,13 +7,19 @@ A failed stage blocks only the stages that depend on it.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sys
 import time
 from concurrent.futures import Executor
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
+from prefect.exceptions import MissingContextError, TerminationSignal
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from muaudit.pipeline import Committer, Plan, commit, lock_entry_digests
+from muaudit.failures import failure_line, write_trace
+from muaudit.interrupt import STOP
+from muaudit.pipeline import Committer, Plan, commit, lock_entry_digests, reads_lock
 from muaudit.stage import FLOW_RUN_ENV, PARENT_ENV
 
 _POOL: Executor | None = None  # set by use_pool(); tasks submit stage work to it
@@ -21,7 +27,7 @@ _COMMITTER: Committer | None = None  # set by use_pool(); tasks hand their finis
 
 
 class StageFailed(RuntimeError):
-    pass
+    """A stage failed; the message is its one line (muaudit.failures): stage, root cause, trace file."""
 
 
 @task(name="stage")
@@ -29,19 +35,24 @@ def run_stage(workspace: str, stage: str, cmd: str, parent_run_id: str, flow_run
     from flows.workers import enter_workspace, run_in_worker
 
     env = {PARENT_ENV: parent_run_id, FLOW_RUN_ENV: flow_run_id}
-    if _POOL is not None:
-        code, run_id = _POOL.submit(run_in_worker, cmd, stage, env).result()
-    else:  # already inside a dedicated worker process (a Dask worker): run the stage here
-        enter_workspace(workspace)
-        code, run_id = run_in_worker(cmd, stage, env)
+    if _COMMITTER is not None and reads_lock(cmd):
+        _COMMITTER.flush()  # its upstream stages are recorded in dvc.lock before it reads the lock
+    try:
+        if _POOL is not None:
+            code, run_id, failure = _POOL.submit(run_in_worker, cmd, stage, env).result()
+        else:  # already inside a dedicated worker process (a Dask worker): run the stage here
+            enter_workspace(workspace)
+            code, run_id, failure = run_in_worker(cmd, stage, env)
+    except Exception as err:  # the worker process itself died (killed, out of memory) or the pool broke
+        raise StageFailed(failure_line(stage, err, write_trace(workspace, stage, err))) from err
     if code != 0:
-        raise StageFailed(f"stage {stage} exited with code {code}")
+        raise StageFailed(failure or f"{stage}: exited with code {code}")
     if _COMMITTER is not None:
         _COMMITTER.submit(stage, run_id)
         return stage
     errors = commit(workspace, [stage])
     if errors:
-        raise StageFailed(f"stage {stage} ran but could not be recorded in dvc.lock: {errors[stage]}")
+        raise StageFailed(f"{stage}: ran but could not be recorded in dvc.lock: {errors[stage]}")
     tag_stage_hashes(workspace, {stage: run_id})
     return stage
 
@@ -79,11 +90,31 @@ def schedule(plan: Plan, submit, poll_s: float = 0.02) -> dict[str, str]:
             if state.is_final():
                 outcome[stage] = "ok" if state.is_completed() else "failed"
                 if not state.is_completed():
-                    print(f"stage {stage} failed: {state.message}")
+                    announce(stage_failure(stage, future))
                 del running[stage]
         if running:
             time.sleep(poll_s)
     return outcome
+
+
+def stage_failure(stage: str, future) -> str:
+    """The one line that says why a finished, failed stage failed: the line its worker handed back (root
+    cause and trace file), or the root cause of the task's own error."""
+    err = future.result(raise_on_failure=False)  # the exception, from the finished future: no server request
+    if isinstance(err, StageFailed):
+        return str(err)
+    if isinstance(err, BaseException):
+        return failure_line(stage, err)
+    return f"{stage}: {future.state.message}"
+
+
+def announce(line: str) -> None:
+    """An error line on stderr as it is (log_prints would turn a print into an INFO log, which is dropped)
+    and in the flow run's Prefect log."""
+    sys.stderr.write(f"error: {line}\n")
+    sys.stderr.flush()
+    with contextlib.suppress(MissingContextError):  # outside a flow run (tests of the scheduler)
+        get_run_logger().error(line)
 
 
 def _finished(future) -> bool:
@@ -113,7 +144,17 @@ def audit(workspace: str, plan: dict, parent_run_id: str) -> dict[str, str]:
             workspace, stage, plan.cmds[stage], parent_run_id, flow_run_id
         )
 
-    return schedule(plan, submit)
+    try:
+        return schedule(plan, submit)
+    except BaseException as err:
+        # Interrupted (SIGINT, or SIGTERM through Prefect's bridge): stop the stages now. Otherwise the task
+        # runner, on its way out, would wait for every running stage to finish (hours on a real model).
+        from flows.workers import stop_workers
+
+        if isinstance(err, TerminationSignal):
+            STOP.note(signal.SIGTERM)
+        stop_workers()
+        raise
 
 
 def task_runner(workers: int):

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from muaudit.workspace import STATE_DIR, prefect_api_url
+from flows.prefect_server import exit_with_parent
+from muaudit.errors import MuauditError
+from muaudit.workspace import QUIET_CONSOLE, STATE_DIR, prefect_api_url
+
+
+class PrefectServerError(MuauditError):
+    """The temporary Prefect server did not start: one line naming its log, exit code 1."""
 
 
 def enter_workspace(workspace: str) -> None:
@@ -24,7 +32,12 @@ def enter_workspace(workspace: str) -> None:
         sys.path.insert(0, workspace)
 
 
-def _warm(workspace: str) -> None:
+def _warm(workspace: str, parent: int) -> None:
+    # Ctrl-C reaches the whole terminal process group; the audit process stops the workers itself (SIGTERM),
+    # so an idle worker never dies with a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a worker whose audit process died (SIGKILL) exits too, instead of living on as an orphan
+    threading.Thread(target=exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     enter_workspace(workspace)
     import mlflow.tracking  # noqa: F401 (no client yet: the audit process creates a new store first)
     import torch  # noqa: F401
@@ -38,28 +51,55 @@ def _warm(workspace: str) -> None:
     import tasks.unlearn  # noqa: F401
 
 
-def run_in_worker(cmd: str, stage: str, env: dict[str, str]) -> tuple[int, str]:
+def run_in_worker(cmd: str, stage: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """(exit code, MLflow run id, the stage's one-line failure or "")."""
+    from muaudit import stage as stage_entry
     from muaudit import tracking
     from muaudit.pipeline import execute
 
     tracking.LAST_RUN_ID = ""
+    stage_entry.LAST_FAILURE = ""
     code = execute(cmd, stage, env)
-    return code, tracking.LAST_RUN_ID
+    return code, tracking.LAST_RUN_ID, stage_entry.LAST_FAILURE
 
 
 def _ready() -> None:
     pass
 
 
-def pool(workspace: str, workers: int) -> ProcessPoolExecutor:
+@contextmanager
+def pool(workspace: str, workers: int) -> Iterator[ProcessPoolExecutor]:
+    """Warm worker processes for one audit; on an interrupt they are stopped, not waited for."""
     # spawn, not fork: the parent holds Prefect's threads and an event loop that a fork would copy half-alive.
-    executor = ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_warm, initargs=(workspace,)
-    )
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_warm, initargs=(workspace, os.getpid()))
     # Workers spawn on demand; a no-op per worker starts their imports now, while Prefect's server starts.
     for _ in range(workers):
         executor.submit(_ready)
-    return executor
+    try:
+        yield executor
+    except BaseException:
+        stop_workers()
+        raise
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def stop_workers(grace_s: float = 10.0) -> None:
+    """Stop this process's worker processes now: SIGTERM, then SIGKILL after grace_s.
+
+    A stage killed this way is not recorded in dvc.lock; its MLflow run is marked KILLED by the audit
+    (tracking.reap_dead_runs) and its temporaries are swept (io.sweep_stale_temps).
+    """
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    deadline = time.monotonic() + grace_s
+    for child in children:
+        child.join(max(0.0, deadline - time.monotonic()))
+        if child.is_alive():
+            child.kill()
+            child.join()
 
 
 @contextmanager
@@ -67,9 +107,10 @@ def prefect_api(workspace: str) -> Iterator[None]:
     """Point this process, and the processes it starts, at a Prefect API for one audit.
 
     A configured server (PREFECT_API_URL in the environment or the profile) is used as it is. Otherwise
-    this starts the temporary server Prefect's ephemeral mode would start (uvicorn serving Prefect's app
-    in a subprocess), but without importing prefect.server here (3 s) and before the flow asks for it,
-    so that its start-up (about 4 s) overlaps the checks, the MLflow parent run and the workers' imports.
+    this starts the temporary server Prefect's ephemeral mode would start (uvicorn serving Prefect's app in
+    a subprocess: flows/prefect_server.py), but without importing prefect.server here (3 s) and before the
+    flow asks for it, so that its start-up (about 4 s) overlaps the checks, the MLflow parent run and the
+    workers' imports.
     Call prefect_env() first: Prefect reads its environment on import.
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -81,11 +122,11 @@ def prefect_api(workspace: str) -> Iterator[None]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     log = open(Path(workspace) / STATE_DIR / "prefect-server.log", "w")
-    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "error", "--lifespan", "on"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
+    env = {k: v for k, v in os.environ.items() if k not in QUIET_CONSOLE}  # its own errors go to its log
+    env.update({"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"})
+    # flows.prefect_server: uvicorn serving Prefect's app in a session of its own, gone when this process is
+    server = subprocess.Popen([sys.executable, "-m", "flows.prefect_server", str(port), str(os.getpid())],
+                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/api"
     global _SERVER
     _SERVER = (server, url)
@@ -96,7 +137,8 @@ def prefect_api(workspace: str) -> Iterator[None]:
             try:
                 yield
             finally:
-                _drain_prefect_logs()
+                if server.poll() is None:  # a server that is gone (stopped with the process group) drains nothing
+                    _drain_prefect_logs()
     finally:
         _SERVER = None
         if previous is None:
@@ -113,6 +155,32 @@ def prefect_api(workspace: str) -> Iterator[None]:
 
 
 _SERVER: tuple[subprocess.Popen, str] | None = None
+
+
+def prefect_logs_to(path: Path) -> None:
+    """Keep the log records of Prefect and the other libraries of this process (warnings and errors: task
+    failures with their tracebacks, client retries, shutdown noise) in a file instead of on the terminal.
+
+    muaudit prints one line per failed stage itself. prefect_env() turns Prefect's console handlers down;
+    this adds the file on the root logger, where Prefect's records end. A root handler of the user's also
+    keeps Prefect from reconfiguring the root logger when it sets up logging again. The flow and task logs
+    still reach the Prefect API (the UI) through Prefect's own API handler.
+    """
+    import logging
+
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _LOG_HANDLER]:  # an earlier audit of this process
+        root.removeHandler(old)
+        old.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.set_name(_LOG_HANDLER)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+
+
+_LOG_HANDLER = "muaudit-audit-log"
 
 
 def _drain_prefect_logs() -> None:
@@ -137,12 +205,13 @@ def wait_prefect_api(timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"the temporary Prefect server exited with code {server.returncode}; "
-                               f"see {STATE_DIR}/prefect-server.log")
+            raise PrefectServerError(f"Prefect: the temporary server exited with code {server.returncode}; "
+                                     f"see {STATE_DIR}/prefect-server.log")
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
-    raise RuntimeError(f"the temporary Prefect server did not answer within {timeout_s:.0f} s; see {STATE_DIR}/prefect-server.log")
+    raise PrefectServerError(f"Prefect: the temporary server did not answer within {timeout_s:.0f} s; "
+                             f"see {STATE_DIR}/prefect-server.log")

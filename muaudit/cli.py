@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
 from muaudit.errors import MuauditError
+from muaudit.interrupt import MESSAGES, STOP
 
 
 def cmd_run(args) -> int:
@@ -144,17 +146,37 @@ def main(argv: list[str] | None = None) -> int:
                      help="also require the manifest and check its Ed25519 signature (MUAUDIT_VERIFY_KEY)")
     ver.set_defaults(fn=cmd_verify)
     args = parser.parse_args(argv)
+    stop = STOP
+    previous = stop.install() if args.fn is cmd_run else {}
     try:
-        return args.fn(args)
-    except MuauditError as err:
+        code = args.fn(args)
+    except BaseException as err:
+        # once a stop was asked for, whatever it left behind (an interrupted Prefect call, a stopped worker
+        # pool) is part of stopping: one line below, not a traceback
+        code = None if stop.signum else _error_code(err, args.workspace)
+        if code is None and not stop.signum:
+            raise
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if stop.signum:
+        print(MESSAGES[stop.signum], file=sys.stderr)
+        return 128 + stop.signum
+    return code
+
+
+def _error_code(err: BaseException, workspace: str) -> int | None:
+    """Print the one line of an expected error and return its exit code; None for an unexpected one."""
+    if isinstance(err, MuauditError):
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
-    except OSError as err:  # e.g. the workspace itself is not writable: one line, not a traceback
-        print(f"error: {err.filename or args.workspace}: {err.strerror or err}", file=sys.stderr)
+    if isinstance(err, OSError):  # e.g. the workspace itself is not writable: one line, not a traceback
+        print(f"error: {err.filename or workspace}: {err.strerror or err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted: stages that finished are recorded; rerun `muaudit run` to continue", file=sys.stderr)
+    if isinstance(err, KeyboardInterrupt):
+        print(MESSAGES[signal.SIGINT], file=sys.stderr)
         return 130
+    return None
 
 
 if __name__ == "__main__":

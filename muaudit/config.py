@@ -37,7 +37,7 @@ def _with_registries(info: ValidationInfo) -> bool:
 
 class DataParams(Block):
     name: str = "digits"
-    path: str | None = None  # file-based datasets only
+    path: str | None = None  # file-based datasets only: a file or folder under supplied/data/ (a DVC dependency)
     label_column: str = "label"  # tabular: the column holding the class
     id_column: str | None = None  # tabular: a column of sample ids (default: the row number)
     test_fraction: float = Field(0.2, gt=0, lt=1)  # share of all samples held out as test, stratified
@@ -182,6 +182,7 @@ class Params(Block):
                                  "expected a seed outside the retrain band (the control must be held out)")
         if self.split.scenario == "ids" and not (self.split.forget_ids or self.split.forget_ids_file):
             raise ValueError("split.forget_ids: empty; the ids scenario needs forget_ids or forget_ids_file")
+        supplied_under("data.path", self.data.path, "data")
         supplied_under("split.forget_ids_file", self.split.forget_ids_file, "requests")
         supplied_under("train.weights", self.train.weights, "original")
         return self

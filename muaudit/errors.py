@@ -17,3 +17,7 @@ class StageFailedError(MuauditError):
     """A stage, method or policy failed: exit code 1."""
 
     exit_code = 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (every cleanup that catches KeyboardInterrupt runs); exit code 143."""

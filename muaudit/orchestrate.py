@@ -13,7 +13,11 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from muaudit.failures import LOG_DIR
+from muaudit.workspace import REPORT
+
 RUNNERS = ("local", "dask")
+RESULT_STAGES = ("metrics", "report")  # the stages whose outputs are the audit's result (verdicts, report)
 
 
 def default_workers(threads: int) -> int:
@@ -32,13 +36,13 @@ def _summary(workspace: Path) -> str:
 
 def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "local", address: str | None = None,
               strict: bool = False) -> int:
-    """Run the stale stages of the workspace; returns the exit code of `muaudit run`."""
-    from muaudit import tracking
-    from muaudit.config import load_params
-    from muaudit.errors import BadInputError
-    from muaudit.pipeline import make_plan
-    from muaudit.validate import validate_inputs
-    from muaudit.workspace import REPORT, exclusive, prefect_env
+    """Run the stale stages of the workspace; returns the exit code of `muaudit run`.
+
+    A result belongs to its run: the verdict table and the report path are printed only when this run's
+    result stages (RESULT_STAGES) are current, i.e. ran now or were already up to date. Otherwise the
+    output says that this run has no report and names the last good one as an earlier run's.
+    """
+    from muaudit.errors import BadInputError, MuauditError
 
     if runner not in RUNNERS:
         raise BadInputError(f"--runner: expected one of {', '.join(RUNNERS)}, got '{runner}'")
@@ -46,58 +50,25 @@ def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "
         raise BadInputError(f"--workers: expected a positive number of stages at once, got {workers}")
     ws = Path(workspace).resolve()
     os.chdir(ws)
-    # The file's shape, keys, types and ranges are checked before the lock, the plan or MLflow touch the
-    # workspace. The checks that import the method and metric code and load the dataset (3 s) run only
-    # when a stage will run: on a no-op every stage that reads those keys already ran, and checked them,
-    # with exactly these values (DVC compares every params key a stage lists).
-    params = load_params(ws / "params.yaml", registries=False)
-    workers = workers or default_workers(params.runtime.threads)
-    start = time.perf_counter()
-    with exclusive(ws), ExitStack() as machinery:
-        _recover(ws)
-        plan = make_plan(ws)
-        executor = None
-        if not plan.empty:
-            # Prefect's server and the warm workers start now, so that their start-up (4-5 s each, in
-            # processes of their own) overlaps the remaining checks and the MLflow parent run.
-            _check_runner(runner, address)
-            prefect_env()
-            from flows.workers import pool, prefect_api
-
-            machinery.enter_context(prefect_api(str(ws)))
-            validate_inputs(load_params(ws / "params.yaml"))
-            if runner == "local":
-                executor = machinery.enter_context(pool(str(ws), workers))
-        tags = {"muaudit.kind": "audit", "muaudit.noop": str(plan.empty).lower(),
-                "muaudit.stale_stages": ",".join(plan.stages), "muaudit.runner": runner}
-        with tracking.run("audit", ws, tags=tags) as parent:
-            if plan.empty:
-                print("Nothing is stale: every stage matches dvc.lock; no stage ran.")
-                outcome = {}
-            else:
-                try:
-                    outcome = _run_flow(ws, plan, workers, parent.run_id, runner, address, executor)
-                except KeyboardInterrupt:
-                    # The pool is shut down by now; a worker interrupted before it could end its stage's
-                    # run (e.g. while the run was being created) left it RUNNING: end it here, not next time.
-                    tracking.reap_dead_runs(ws)
-                    raise
-            parent.log_metrics({"stages_run": sum(v == "ok" for v in outcome.values()),
-                                "stages_failed": sum(v != "ok" for v in outcome.values()),
-                                "wall_time_s": time.perf_counter() - start})
-            report = ws / REPORT
-            if outcome and report.exists():
-                # the report, its plots (inline in index.html), manifest and DVC metrics/plots files
-                for f in sorted(p for p in report.parent.iterdir() if p.is_file()):
-                    parent.log_artifact(f, "report")
-    failed = sorted(s for s, v in outcome.items() if v != "ok")
+    try:
+        outcome = _audit(ws, workers, runner, address)
+    except MuauditError:  # refused before any stage ran (bad params or data, a busy workspace)
+        if (earlier := _last_good_report(ws)) is not None:
+            print(f"This run wrote no report. {earlier}")
+        raise
+    if not all(outcome.get(s, "ok") == "ok" for s in RESULT_STAGES):
+        print(_stages_failed(outcome), file=sys.stderr)
+        earlier = _last_good_report(ws)
+        print("No report from this run: its " + " and ".join(RESULT_STAGES) + " stages did not complete"
+              + (f". {earlier}" if earlier else ", and no earlier report exists."))
+        return 1
     table = _summary(ws)
     if table:
         print(table)
     if (ws / REPORT).exists():
         print(f"Report: {ws / REPORT}")
-    if failed:
-        print(f"error: {len(failed)} stage(s) failed or were blocked: {', '.join(failed)}", file=sys.stderr)
+    if any(v != "ok" for v in outcome.values()):
+        print(_stages_failed(outcome), file=sys.stderr)
         return 1
     failures = _method_failures(ws)
     for method, why in failures.items():
@@ -120,6 +91,102 @@ def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "
         if failures:
             return 1
     return 0
+
+
+def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> dict[str, str]:
+    """Check, plan, run the stale stages and record the audit run; returns stage -> ok | failed | blocked."""
+    from muaudit import tracking
+    from muaudit.config import load_params
+    from muaudit.pipeline import make_plan
+    from muaudit.validate import validate_inputs
+    from muaudit.workspace import exclusive, prefect_env
+
+    # The file's shape, keys, types and ranges are checked before the lock, the plan or MLflow touch the
+    # workspace. The checks that import the method and metric code and load the dataset (3 s) run only
+    # when a stage will run: on a no-op every stage that reads those keys already ran, and checked them,
+    # with exactly these values (DVC compares every params key a stage lists).
+    params = load_params(ws / "params.yaml", registries=False)
+    workers = workers or default_workers(params.runtime.threads)
+    start = time.perf_counter()
+    with exclusive(ws), ExitStack() as machinery:
+        _recover(ws)
+        plan = make_plan(ws)
+        executor = None
+        if not plan.empty:
+            # Prefect's server and the warm workers start now, so that their start-up (4-5 s each, in
+            # processes of their own) overlaps the remaining checks and the MLflow parent run.
+            _check_runner(runner, address)
+            prefect_env()
+            from flows.workers import pool, prefect_api, prefect_logs_to
+
+            prefect_logs_to(ws / LOG_DIR / "audit.log")
+            machinery.enter_context(prefect_api(str(ws)))
+            validate_inputs(load_params(ws / "params.yaml"))
+            if runner == "local":
+                executor = machinery.enter_context(pool(str(ws), workers))
+        tags = {"muaudit.kind": "audit", "muaudit.noop": str(plan.empty).lower(),
+                "muaudit.stale_stages": ",".join(plan.stages), "muaudit.runner": runner}
+        with tracking.run("audit", ws, tags=tags) as parent:
+            if plan.empty:
+                print("Nothing is stale: every stage matches dvc.lock; no stage ran.")
+                outcome = {}
+            else:
+                try:
+                    outcome = _run_flow(ws, plan, workers, parent.run_id, runner, address, executor)
+                except BaseException:  # interrupted (muaudit.interrupt), or the flow itself broke
+                    _after_interrupt(ws)
+                    raise
+            current = all(outcome.get(s, "ok") == "ok" for s in RESULT_STAGES)
+            parent.set_tags({"muaudit.result": "current" if current else "none"})
+            parent.log_metrics({"stages_run": sum(v == "ok" for v in outcome.values()),
+                                "stages_failed": sum(v != "ok" for v in outcome.values()),
+                                "wall_time_s": time.perf_counter() - start})
+            report = ws / REPORT
+            if outcome and current and report.exists():
+                # the report, its plots (inline in index.html), manifest and DVC metrics/plots files
+                for f in sorted(p for p in report.parent.iterdir() if p.is_file()):
+                    parent.log_artifact(f, "report")
+    return outcome
+
+
+def _after_interrupt(ws: Path) -> None:
+    """The flow ended early: stop the stages, end the MLflow runs their workers left RUNNING and remove their
+    temporaries now, not at the next audit."""
+    from flows.workers import stop_workers
+    from muaudit import tracking
+    from muaudit.io import sweep_stale_temps
+
+    stop_workers()  # the flow stopped them if it was running; the pool may not have reached it
+    tracking.reap_dead_runs(ws)
+    sweep_stale_temps(ws / "data")
+
+
+def _stages_failed(outcome: dict[str, str]) -> str:
+    """One line: the stages that failed (each already said why) and those they blocked."""
+    failed = sorted(s for s, v in outcome.items() if v == "failed")
+    blocked = sorted(s for s, v in outcome.items() if v == "blocked")
+    line = f"error: {len(failed)} stage(s) failed: {', '.join(failed)}"
+    if blocked:
+        shown = ", ".join(blocked[:8]) + (f" and {len(blocked) - 8} more" if len(blocked) > 8 else "")
+        line += f"; {len(blocked)} blocked by them: {shown}"
+    return line
+
+
+def _last_good_report(ws: Path) -> str | None:
+    """A sentence naming the report an earlier run left, as that run's and not this one's; None if none."""
+    from muaudit.lineage.identity import check_report
+
+    check = check_report(ws) if (ws / REPORT).exists() else None
+    if check is None:
+        return None
+    where = ws / REPORT
+    if check.identity is None:
+        return f"The last good report is from an earlier run (its code commit and date are not recorded): {where}"
+    commit = check.identity.get("code_commit", "unknown")
+    written = check.identity.get("written_at", "an unknown time").replace("T", " ").replace("Z", " UTC")
+    stale = "" if check.current else f"; it was built from other inputs than dvc.lock now records ({', '.join(check.changed)})"
+    return (f"The last good report is from an earlier run, not this one (code commit {commit[:12]}, written "
+            f"{written}){stale}: {where}")
 
 
 def _recover(ws: Path) -> None:
@@ -179,6 +246,6 @@ def _run_flow(ws: Path, plan, workers: int, parent_run_id: str, runner: str, add
         # Every stage that finished is recorded, also when the flow was interrupted: nothing computed is lost.
         unrecorded = committer.close()
     for stage, error in unrecorded.items():
-        print(f"stage {stage} ran but could not be recorded in dvc.lock: {error}")
+        print(f"error: {stage}: ran but could not be recorded in dvc.lock: {error}", file=sys.stderr)
         outcome[stage] = "failed"
     return outcome

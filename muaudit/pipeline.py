@@ -93,6 +93,15 @@ def make_plan(workspace: str | Path = ".") -> Plan:
     return Plan(stages, reasons, upstream, cmds, order)
 
 
+# Stage modules that read dvc.lock (the report's lineage and identity): `muaudit run` starts them only once
+# every finished stage is recorded there, as `dvc repro` does for every stage.
+LOCK_READERS = ("tasks.report",)
+
+
+def reads_lock(cmd: str) -> bool:
+    return parse_cmd(cmd)[0] in LOCK_READERS
+
+
 def parse_cmd(cmd: str) -> tuple[str, list[str]]:
     """Split a stage cmd of the form `python -m tasks.<module> ARGS` into (module, ARGS)."""
     argv = shlex.split(cmd)
@@ -202,25 +211,39 @@ class Committer:
                 except queue.Empty:
                     break
             closing = None in batch
-            run_ids = dict(item for item in batch if item is not None)
-            stages = list(run_ids)
-            if not stages:
-                continue
             try:
-                errors = commit(self.workspace, stages)
-            except Exception as err:
-                errors = {s: f"{type(err).__name__}: {err}" for s in stages}
-            self.errors.update(errors)
-            ok = {s: run_ids[s] for s in stages if s not in errors}
-            if ok and self.on_commit is not None:
-                try:
-                    self.on_commit(ok)
-                except Exception as err:  # tagging is bookkeeping: the stages are recorded
-                    print(f"warning: could not tag the MLflow runs of {', '.join(ok)}: {err}")
+                self._commit_batch(dict(item for item in batch if item is not None))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    def _commit_batch(self, run_ids: dict[str, str]) -> None:
+        stages = list(run_ids)
+        if not stages:
+            return
+        try:
+            errors = commit(self.workspace, stages)
+        except Exception as err:
+            errors = {s: f"{type(err).__name__}: {err}" for s in stages}
+        self.errors.update(errors)
+        ok = {s: run_ids[s] for s in stages if s not in errors}
+        if ok and self.on_commit is not None:
+            try:
+                self.on_commit(ok)
+            except Exception as err:  # tagging is bookkeeping: the stages are recorded
+                print(f"warning: could not tag the MLflow runs of {', '.join(ok)}: {err}")
+
+    def flush(self) -> None:
+        """Wait until every stage submitted so far is recorded in dvc.lock (or failed to be)."""
+        self._queue.join()
 
     def close(self) -> dict[str, str]:
         self._queue.put(None)
-        self._thread.join()
+        try:
+            self._thread.join()
+        except KeyboardInterrupt:  # a stop during the last commits: they finish first (nothing computed is lost;
+            self._thread.join()   # muaudit.interrupt raises once, so this second wait is not interrupted)
+            raise
         return dict(self.errors)
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from muaudit import failures
 from muaudit.config import Params, load_params
 from muaudit.errors import MuauditError
 from muaudit.io import sha256_tree
@@ -39,13 +40,18 @@ def run_stage(
 ) -> int:
     """Parse argv, apply runtime settings, run body inside an MLflow run; return the exit code.
 
-    body returns the metrics to record. Errors become one line on stderr and exit code 1 or 2.
+    body returns the metrics to record. Errors become one line (muaudit.failures: the root cause, and where
+    the full trace went) and exit code 2 for bad input, 1 for anything else. Under `dvc repro` the line goes
+    to stderr; in a warm worker of `muaudit run` it is left in LAST_FAILURE for the worker to hand back.
     """
+    global LAST_FAILURE
     parser = argparse.ArgumentParser(prog=f"tasks.{default_name}")
     parser.add_argument("--params", default="params.yaml")
     add_args(parser)
     args = parser.parse_args(argv)
     name = stage_name(default_name)
+    workspace = Path(args.params).parent
+    trace = None
     try:
         params = load_params(args.params)
         env = configure(params.runtime.threads, params.runtime.device, params.runtime.deterministic)
@@ -58,17 +64,42 @@ def run_stage(
         if os.environ.get(FLOW_RUN_ENV):
             tags["prefect.flow_run_id"] = os.environ[FLOW_RUN_ENV]
         tags.update({f"env.{k}": str(v) for k, v in env.items()})
-        with tracking.run(name, Path(args.params).parent, os.environ.get(PARENT_ENV), tags) as rec:
+        with tracking.run(name, workspace, os.environ.get(PARENT_ENV), tags) as rec:
             rec.log_params(params_of(params, args))
             start = time.perf_counter()
-            metrics = body(params, args) or {}
+            try:
+                metrics = body(params, args) or {}
+            except Exception as err:
+                trace = _record_failure(rec, workspace, name, err)
+                raise
             metrics["wall_time_s"] = time.perf_counter() - start
             rec.log_metrics(metrics)
             rec.log_dict({p: sha256_tree(p) for p in outputs(args) if Path(p).exists()}, "outputs.sha256.json")
         return 0
-    except MuauditError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
+    except Exception as err:
+        if trace is None and failures.needs_trace(err):
+            trace = failures.write_trace(workspace, name, err)
+        line = failures.failure_line(name, err, trace)
+        if os.environ.get(PARENT_ENV):
+            LAST_FAILURE = line
+        else:
+            print(f"error: {line}", file=sys.stderr)
+        return err.exit_code if isinstance(err, MuauditError) else 1
+
+
+LAST_FAILURE = ""  # the one-line failure of the stage this process ran last, for a warm worker to hand back
+
+
+def _record_failure(rec, workspace: Path, name: str, err: Exception) -> Path | None:
+    """The trace file, and on the stage's MLflow run the same trace (traceback.txt) and the line (a tag)."""
+    trace = failures.write_trace(workspace, name, err) if failures.needs_trace(err) else None
+    try:
+        rec.set_tags({"muaudit.error": failures.failure_line(name, err, trace)[:5000]})
+        if trace is not None:
+            rec.log_text((workspace / trace).read_text(), "traceback.txt")
+    except Exception as record_err:  # the record is a convenience: the failure itself must still be reported
+        print(f"warning: could not record the failure of {name} in MLflow: {record_err}", file=sys.stderr)
+    return trace
 
 
 def main_exit(code: int) -> None:

@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from muaudit.interrupt import STOP
 from muaudit.io import pid_alive
 
 EXPERIMENT = os.environ.get("MUAUDIT_EXPERIMENT", "muaudit")
@@ -113,6 +114,9 @@ class RunRecorder:
     def log_dict(self, obj: dict, name: str) -> None:
         self.client.log_dict(self.run_id, obj, name)
 
+    def log_text(self, text: str, name: str) -> None:
+        self.client.log_text(self.run_id, text, name)
+
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
@@ -133,11 +137,10 @@ def run(name: str, workspace: str | Path = ".", parent_run_id: str | None = None
     LAST_RUN_ID = recorder.run_id
     try:
         yield recorder
-    except KeyboardInterrupt:
-        cl.set_terminated(recorder.run_id, status="KILLED")
-        raise
-    except BaseException:
-        cl.set_terminated(recorder.run_id, status="FAILED")
+    except BaseException as err:
+        # a stop signal ends the run KILLED, also when the stop surfaced as another error (muaudit.interrupt)
+        killed = isinstance(err, KeyboardInterrupt) or STOP.signum
+        cl.set_terminated(recorder.run_id, status="KILLED" if killed else "FAILED")
         raise
     cl.set_terminated(recorder.run_id, status="FINISHED")
 

@@ -7,6 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from muaudit.health import check_loss
+
 
 def batches(n: int, batch_size: int, generator: torch.Generator | None, shuffle: bool = True):
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
@@ -24,15 +26,21 @@ def train_classifier(
     seed: int,
     weight_decay: float = 0.0,
 ) -> nn.Module:
-    """Adam on cross-entropy; the batch order is drawn from seed, so the run is deterministic."""
+    """Adam on cross-entropy; the batch order is drawn from seed, so the run is deterministic.
+
+    Raises DivergedError at the end of the first epoch whose loss is not finite."""
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     model.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        total = torch.zeros(())  # summed on the tensors' device: one check per epoch, not a sync per batch
         for idx in batches(len(x), batch_size, generator):
             optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
             optimizer.step()
+            total += loss.detach()
+        check_loss(total, f"epoch {epoch + 1} of {epochs}")
     return model.eval()
 
 

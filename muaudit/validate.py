@@ -1,8 +1,11 @@
-"""Checks of params.yaml that need the dataset or the model, run by `muaudit run` before any stage.
+"""Checks of params.yaml and the data that need the dataset or the model, run by `muaudit run` before any stage.
 
-config.py checks the file's shape and ranges alone. Whether the forget classes exist, the forget and
-retain sets are non-empty, and the extract layers exist depends on the dataset and the model, so it is
-checked here on the real labels and a freshly built model (both cheap), not first in a stage hours in.
+config.py checks the file's shape and ranges alone. Whether the data can be audited (muaudit.data.checks:
+finite features, labels within the declared classes, unique ids, every class in retain and test, a forget
+set large enough for the configured metrics) and whether the model takes the samples and has the extract
+layers depends on the dataset and the model, so it is checked here on the real data and a freshly built
+model (both cheap), not first in a stage hours in. The split stage runs the same data checks itself, so a
+bare `dvc repro` refuses bad data too.
 """
 
 from __future__ import annotations
@@ -14,16 +17,31 @@ from muaudit.errors import BadInputError
 
 
 def validate_inputs(params: Params) -> None:
-    """Raise BadInputError (one line naming the key or file) if the audit cannot run on these params."""
+    """Raise BadInputError (one line naming the key, file, sample or column) if the audit cannot run."""
+    import numpy as np
+
     from muaudit.data import get_dataset, make_roles
+    from muaudit.data.checks import check_forget_size, check_model_input, source_of
+    from muaudit.data.split import requested_ids
     from muaudit.extraction import resolve_layers
+    from muaudit.metrics.registry import forget_minimum
     from muaudit.models import build_model
 
-    if params.data.path is not None and not Path(params.data.path).exists():
-        raise BadInputError(f"data.path: {params.data.path}: missing; expected the dataset file or folder")
-    dataset = get_dataset(params.data.name, params.data.path)
-    # The split stage's own role assignment: it rejects unknown forget classes and empty forget/retain sets.
-    make_roles(dataset.y, params.split.scenario, params.split.forget_fraction, params.split.forget_classes,
-               params.data.test_fraction, params.split.seed)
-    model = build_model(params.model.name, dataset.x.shape[1:], dataset.num_classes)
-    resolve_layers(model, params.extract.layers)
+    data, split = params.data, params.split
+    if data.path is not None and not Path(data.path).exists():
+        raise BadInputError(f"data.path: {data.path}: missing; expected the dataset file or folder")
+    dataset = get_dataset(data.name, data.path, label_column=data.label_column, id_column=data.id_column)
+    # The split stage's own role assignment and checks.
+    roles = make_roles(dataset.y, split.scenario, split.forget_fraction, split.forget_classes, data.test_fraction,
+                       split.seed, dataset.sample_ids, requested_ids(split.forget_ids, split.forget_ids_file),
+                       dataset.num_classes)
+    n_forget = int(np.sum(roles == "forget"))
+    if params.extract.max_samples_per_role is not None:  # the metrics see the capped forget set
+        n_forget = min(n_forget, params.extract.max_samples_per_role)
+    check_forget_size(n_forget, forget_minimum(params.metrics.parsed(), split.scenario))
+
+    def build():
+        return build_model(params.model.name, dataset.x.shape[1:], dataset.num_classes, **params.model.kwargs)
+
+    check_model_input(build, dataset.x, dataset.num_classes, params.model.name, source_of(data.name, data.path))
+    resolve_layers(build(), params.extract.layers)

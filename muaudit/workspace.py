@@ -29,6 +29,15 @@ def prefect_env() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    for key, value in QUIET_CONSOLE.items():
+        os.environ.setdefault(key, value)
+
+
+# Prefect's console handlers (the root logger's, and prefect._internal's): down to CRITICAL, so that Prefect's
+# own tracebacks never reach the terminal; muaudit prints one line per failed stage, and the records are
+# kept in .muaudit/logs/audit.log (flows.workers.prefect_logs_to). Set either variable to see them again.
+QUIET_CONSOLE = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
+                 "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL": "CRITICAL"}
 
 
 def prefect_api_url() -> str:

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from muaudit.config import Params
 from muaudit.controls import check_controls
 from muaudit.io import atomic_write_bytes, atomic_write_json
+from muaudit.lineage.identity import identity_html, identity_markdown, make_identity
 from muaudit.lineage.lock import read_lock
 from muaudit.lineage.manifest import artifact_hashes, build_manifest
 from muaudit.lineage.records import stage_runs
@@ -114,17 +115,20 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     write_report(out_dir, summary, header, above=box, problems=problems)
     policy_md = "\n".join(f"- **{m}**: {'pass' if o['pass'] else 'fail: ' + '; '.join(o['reasons'])}"
                           for m, o in outcome.items())
+    identity = make_identity(ws, params.model_dump(), lineage["code_commit"],
+                             [metrics_dir, split_dir, models_dir, activations])
     md = (out_dir / "report.md").read_text() + f"\n## Policy: {'PASS' if policy['pass'] else 'FAIL'}\n\n{policy_md}\n"
-    atomic_write_bytes(out_dir / "report.md", md.encode())
+    atomic_write_bytes(out_dir / "report.md", (md + "\n" + identity_markdown(identity)).encode())
     page = render(header, table, models, policy, plots, lineage)
     # the instrument check goes above everything else: an auditor must see first whether the metrics can be trusted
     page = page.replace("<body>", "<body>" + box[1] + problems_html(problems), 1)
+    page = page.replace("</body>", identity_html(identity) + "</body>", 1)
     atomic_write_bytes(out_dir / "index.html", page.encode())
     atomic_write_json(out_dir / "metrics.json", dvc_metrics(table, models, policy))
     atomic_write_bytes(out_dir / "layers.csv", layer_curves(table, models).encode())
     verdicts = table[(table.metric == "verdict") & (table.layer == "")].set_index("model")["label"].to_dict()
     body = {"audited": header, "params": params.model_dump(), "environment": env,
-            "code_commit": lineage["code_commit"], "verdicts": verdicts, "policy": policy,
+            "code_commit": lineage["code_commit"], "identity": identity, "verdicts": verdicts, "policy": policy,
             "instrument_check": [dataclasses.asdict(c) for c in checks],
             "artifacts": artifact_hashes(ws, [split_dir, models_dir, activations, metrics_dir]),
             "stage_runs": lineage["stage_runs"]}

@@ -1,10 +1,14 @@
-"""split: load the dataset, assign forget/retain/test roles, write the manifest and fingerprints."""
+"""split: load and check the dataset, assign forget/retain/test roles, write the manifest and fingerprints.
+
+The data checks (muaudit.data.checks) run here, so a bare `dvc repro` refuses bad data before anything
+trains, exactly as `muaudit run` does in its pre-run check.
+"""
 
 from __future__ import annotations
 
 from muaudit.config import DataParams, SplitParams
 from muaudit.data import get_dataset, make_roles, write_split
-from muaudit.io import require_file
+from muaudit.data.split import requested_ids
 from muaudit.stage import main_exit, run_stage
 
 
@@ -12,18 +16,9 @@ def split(data: DataParams, split: SplitParams, out: str) -> dict:
     dataset = get_dataset(data.name, data.path, label_column=data.label_column, id_column=data.id_column)
     roles = make_roles(
         dataset.y, split.scenario, split.forget_fraction, split.forget_classes, data.test_fraction, split.seed,
-        dataset.sample_ids, requested_ids(split),
+        dataset.sample_ids, requested_ids(split.forget_ids, split.forget_ids_file), dataset.num_classes,
     )
     return write_split(out, dataset, roles)
-
-
-def requested_ids(split: SplitParams) -> list[str]:
-    """The deletion request: split.forget_ids plus the lines of split.forget_ids_file (# starts a comment)."""
-    ids = list(split.forget_ids)
-    if split.forget_ids_file:
-        lines = require_file(split.forget_ids_file, "a deletion request: one sample id per line").read_text()
-        ids += [line.split("#")[0].strip() for line in lines.splitlines() if line.split("#")[0].strip()]
-    return ids
 
 
 def main(argv: list[str] | None = None) -> int:

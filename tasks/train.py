@@ -6,6 +6,9 @@ import numpy as np
 import torch
 
 from muaudit.config import ModelParams, RuntimeParams, TrainParams
+from muaudit.data.checks import check_model_input
+from muaudit.errors import BadInputError
+from muaudit.health import check_weights, nonfinite_tensor
 from muaudit.io import sha256_file
 from muaudit.models import build_model, save_model
 from muaudit.models.io import load_weights
@@ -19,10 +22,17 @@ def fit(model: ModelParams, train: TrainParams, runtime: RuntimeParams, split_di
         roles: tuple[str, ...], seed: int) -> dict:
     """Train a fresh model (initialised and shuffled from seed) on the given roles, save it with its sidecar."""
     data = load_split(split_dir)
-    net = seeded_model(lambda: build_model(model.name, data.input_shape, data.num_classes, **model.kwargs), seed)
+
+    def build():
+        return build_model(model.name, data.input_shape, data.num_classes, **model.kwargs)
+
+    # a bare `dvc repro` meets a model that cannot take these samples here, before training, in one line
+    check_model_input(build, data.x, data.num_classes, model.name, f"{split_dir}/dataset.safetensors")
+    net = seeded_model(build, seed)
     idx = torch.from_numpy(np.flatnonzero(np.isin(data.roles, roles)))
     x, y = torch.from_numpy(data.x)[idx], torch.from_numpy(data.y)[idx]
     train_classifier(net, x, y, train.epochs, train.lr, train.batch_size, seed, train.weight_decay)
+    check_weights(net, "after training")
     metrics = accuracies(net, data)
     meta = {
         "seed": seed,
@@ -44,6 +54,8 @@ def supplied(model: ModelParams, weights: str, split_dir: str, out: str) -> dict
     """Take the original from a safetensors file instead of training it; its sha256 goes into the sidecar."""
     data = load_split(split_dir)
     net = load_weights(build_model(model.name, data.input_shape, data.num_classes, **model.kwargs), weights).eval()
+    if (bad := nonfinite_tensor(net)) is not None:
+        raise BadInputError(f"train.weights: {weights}: {bad} holds NaN or inf; expected finite weights")
     metrics = accuracies(net, data)
     meta = {"supplied": weights, "weights_sha256": sha256_file(weights), "trained_on": ["forget", "retain"],
             "model": model.name, "split_fingerprint": data.info["split_fingerprint"],

@@ -19,6 +19,7 @@ import traceback
 import torch
 
 from muaudit.config import ModelParams, RuntimeParams, SplitParams
+from muaudit.health import DivergedError, check_weights
 from muaudit.methods import UnlearnContext, registry
 from muaudit.methods.base import MethodParams
 from muaudit.methods.registry import MethodSpec
@@ -66,7 +67,7 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
     counter = ctx.model.register_forward_pre_hook(lambda _m, args: _count_forward(ctx, args))
     try:
         result = spec.fn(ctx, method_params)
-        _check_healthy(result, data)
+        _check_healthy(result, data, method)
     except Exception as err:  # any method error is an outcome to report, not a crash of the audit
         print(f"failed: {method}: {err}")
         save_status(out, {**base, "status": "failed", "error": f"{type(err).__name__}: {err}",
@@ -88,14 +89,12 @@ def _count_forward(ctx: UnlearnContext, args) -> None:
         ctx.count(len(args[0]))
 
 
-def _check_healthy(model, data) -> None:
-    for name, p in model.state_dict().items():
-        if not torch.isfinite(p).all():
-            raise RuntimeError(f"non-finite weights in {name}")
+def _check_healthy(model, data, method: str) -> None:
+    check_weights(model, method)
     acc = accuracies(model, data)["acc_retain"]
     chance = 1.0 / data.num_classes
     if not math.isfinite(acc) or acc <= chance + COLLAPSE_MARGIN:
-        raise RuntimeError(f"model collapsed: retain accuracy {acc:.3f} is at chance ({chance:.3f})")
+        raise DivergedError(f"{method}: model collapsed: retain accuracy {acc:.3f} is at chance ({chance:.3f})")
 
 
 def save_status(out: str, meta: dict) -> None:

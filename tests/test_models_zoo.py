@@ -54,8 +54,9 @@ def test_resnet18_through_split_train_and_extract_on_tiny_images(tmp_path: Path,
 
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
-    np.savez("tiny.npz", x=rng.random((30, 3, 16, 16), dtype=np.float32), y=np.arange(30) % 3)
-    params = parse_params({"data": {"name": "npz", "path": "tiny.npz"}, "split": {"forget_classes": [1]},
+    Path("supplied/data").mkdir(parents=True)
+    np.savez("supplied/data/tiny.npz", x=rng.random((30, 3, 16, 16), dtype=np.float32), y=np.arange(30) % 3)
+    params = parse_params({"data": {"name": "npz", "path": "supplied/data/tiny.npz"}, "split": {"forget_classes": [1]},
                            "model": {"name": "resnet18", "kwargs": {"width": 4}},
                            "train": {"epochs": 1, "batch_size": 8}, "extract": {"layers": ["layer2", "layer4"]}})
     split(params.data, params.split, "data/split")

@@ -17,7 +17,8 @@ from muaudit.validate import validate_inputs
         ({"extract": {"layers": ["block1", "blok2"]}}, "extract.layers: unknown layer 'blok2'"),
         ({"model": {"name": "small_cn"}}, "model.name: unknown model 'small_cn' (did you mean 'small_cnn'?)"),
         ({"data": {"name": "digit"}}, "data.name: unknown dataset 'digit' (did you mean 'digits'?)"),
-        ({"data": {"path": "/nonexistent/digits.npz"}}, "data.path: /nonexistent/digits.npz: missing"),
+        ({"data": {"path": "supplied/data/digits.npz"}}, "data.path: supplied/data/digits.npz: missing"),
+        ({"data": {"path": "/elsewhere/digits.npz"}}, "data.path: '/elsewhere/digits.npz' must be a relative path under supplied/data/"),
     ],
 )
 def test_inputs_checked_against_dataset_and_model(raw, fragment):

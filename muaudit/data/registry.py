@@ -28,8 +28,6 @@ class Dataset:
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y) or len(self.y) != len(self.sample_ids):
             raise BadInputError(f"dataset {self.name}: x, y and sample ids differ in length")
-        if len(set(self.sample_ids.tolist())) != len(self.sample_ids):
-            raise BadInputError(f"dataset {self.name}: sample ids are not unique")
 
     def content_hashes(self) -> np.ndarray:
         """Per-sample sha256 of the features and the label."""
@@ -59,7 +57,11 @@ def _load_builtin_loaders() -> None:
 
 
 def get_dataset(name: str, path: str | None = None, **options) -> Dataset:
-    """Load a dataset; options (data.label_column, ...) reach only the loaders that declare them."""
+    """Load a dataset and check every sample (muaudit.data.checks: dtype, finite features, labels within the
+    declared classes, non-empty unique ids); options (data.label_column, ...) reach only the loaders
+    that declare them."""
+    from muaudit.data.checks import check_samples, source_of
+
     _load_builtin_loaders()
     if name not in _LOADERS:
         close = difflib.get_close_matches(name, list(_LOADERS), n=1)
@@ -67,4 +69,6 @@ def get_dataset(name: str, path: str | None = None, **options) -> Dataset:
         raise BadInputError(f"data.name: unknown dataset '{name}'{hint}; expected one of {', '.join(sorted(_LOADERS))}")
     loader = _LOADERS[name]
     accepted = inspect.signature(loader).parameters
-    return loader(path=path, **{k: v for k, v in options.items() if k in accepted})
+    dataset = loader(path=path, **{k: v for k, v in options.items() if k in accepted})
+    check_samples(dataset.x, dataset.y, dataset.sample_ids, dataset.num_classes, source_of(name, path))
+    return dataset

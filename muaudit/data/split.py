@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from safetensors.numpy import load_file, save_file
 
+from muaudit.data.checks import check_roles
 from muaudit.data.registry import Dataset
 from muaudit.errors import BadInputError
 from muaudit.io import atomic_dir, canonical_json, read_json, require_file
@@ -28,11 +29,14 @@ def make_roles(
     seed: int,
     sample_ids: np.ndarray | None = None,
     forget_ids: list[str] | None = None,
+    num_classes: int | None = None,
 ) -> np.ndarray:
     """Role of every sample, deterministic in seed. Test is stratified by class.
 
     The ids scenario (a deletion request) forgets exactly the named samples, also those the test draw
     picked: a sample whose deletion was requested must not stay anywhere in the audit as test data.
+    The roles are checked (muaudit.data.checks.check_roles): enough forget samples, every kept class in
+    retain and every class in test (num_classes: the dataset's declared classes; default max label + 1).
     """
     rng = np.random.default_rng(seed)
     roles = np.full(len(y), "retain", dtype=object)
@@ -58,11 +62,19 @@ def make_roles(
         roles[np.isin(sample_ids, list(wanted))] = "forget"
     else:
         raise BadInputError(f"split.scenario: '{scenario}' is not one of random, class, ids")
-    if not (roles == "forget").any():
-        raise BadInputError("split: the forget set is empty; raise split.forget_fraction or pick other classes")
-    if not (roles == "retain").any():
-        raise BadInputError("split: the retain set is empty; forget fewer samples or classes")
-    return roles.astype(str)
+    roles = roles.astype(str)
+    check_roles(y, roles, int(y.max()) + 1 if num_classes is None else num_classes, scenario, forget_classes,
+                test_fraction)
+    return roles
+
+
+def requested_ids(forget_ids: list[str], forget_ids_file: str | None) -> list[str]:
+    """The deletion request: split.forget_ids plus the lines of split.forget_ids_file (# starts a comment)."""
+    ids = list(forget_ids)
+    if forget_ids_file:
+        lines = require_file(forget_ids_file, "a deletion request: one sample id per line").read_text()
+        ids += [line.split("#")[0].strip() for line in lines.splitlines() if line.split("#")[0].strip()]
+    return ids
 
 
 def fingerprint(manifest: pd.DataFrame) -> str:

@@ -1,6 +1,7 @@
 """`muaudit verify`: rehash every artifact against dvc.lock, the MLflow record and the manifest.
 
-Each finding is one line "<kind>: <path> (<why>)" with kind modified, missing or unrecorded; notes
+Each finding is one line "<kind>: <path> (<why>)" with kind modified, missing, unrecorded or stale (the report
+was built from other outputs than dvc.lock records: muaudit.lineage.identity); notes
 (for example: no MLflow store in a workspace restored with `dvc pull`) are reported but never fail.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from muaudit.io import sha256_tree
 from muaudit.lineage.hashing import dir_entries, dir_md5, md5_file
+from muaudit.lineage.identity import check_report
 from muaudit.lineage.lock import Entry, read_lock
 from muaudit.lineage.manifest import MANIFEST, check_manifest
 
@@ -94,6 +96,9 @@ def verify(workspace: Path, manifest: bool = False) -> Findings:
     for stage in stages.values():
         for out in stage.outs:
             findings.problems += check_out(workspace, out)
+    report = check_report(workspace)
+    if report is not None and report.current is not True:  # stale: a problem; no identity: a note
+        (findings.notes if report.current is None else findings.problems).append(report.describe())
     check_mlflow(workspace, list(stages), findings)
     if manifest or (workspace / MANIFEST).exists():
         check_manifest(workspace, findings, require_signature=manifest)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -10,15 +9,15 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
+from muaudit.health import DivergedError, check_loss
+
+__all__ = ["DivergedError", "MethodParams", "UnlearnContext", "check_finite", "descend"]
+
 
 class MethodParams(BaseModel):
     """Base for a method's hyperparameters: unknown keys are rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DivergedError(RuntimeError):
-    """The method's loss became NaN/inf or the model collapsed; the method is recorded as failed."""
 
 
 @dataclass
@@ -48,8 +47,8 @@ class UnlearnContext:
 
 
 def check_finite(loss: torch.Tensor, method: str) -> None:
-    if not math.isfinite(float(loss.detach())):
-        raise DivergedError(f"{method}: loss became {float(loss.detach())}")
+    """The divergence guard of muaudit.health, named for the methods (raises DivergedError)."""
+    check_loss(loss, method)
 
 
 def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor, method: str) -> None:

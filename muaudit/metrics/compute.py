@@ -6,7 +6,9 @@ import math
 import time
 from pathlib import Path
 
+from muaudit.data.checks import check_forget_size
 from muaudit.errors import BadInputError
+from muaudit.failures import StepError
 from muaudit.io import read_json
 from muaudit.metrics import registry
 from muaudit.metrics.band import band_and_verdicts
@@ -36,6 +38,8 @@ def compute_metrics(activations_root: str, models_root: str, retrain_ids: list[s
     if sum(m in ok_models for m in retrain_ids) < 2:
         raise BadInputError("metrics: fewer than two retrain seeds have activations; the band needs at least two")
     ctx = Context(activations_root, ok_models, retrain_ids, scenario)
+    # Under `muaudit run` this was refused before any stage; a bare `dvc repro` meets it here.
+    check_forget_size(len(ctx.role_index["forget"]), registry.forget_minimum(cfg, scenario))
     # Why a model failed or was skipped travels with the table, so the report can show it.
     errors = {m: sidecars[m].get("error") or sidecars[m].get("reason") or "no activations: its stages did not run"
               for m, s in statuses.items() if s != "ok"}
@@ -52,7 +56,11 @@ def metrics_table(ctx: Context, statuses: dict[str, str], retrain_ids: list[str]
         if ctx.scenario not in spec.scenarios:
             continue
         start = time.perf_counter()
-        rows += spec.fn(ctx, cfg.metric_params(name))
+        ctx.reading = None
+        try:
+            rows += spec.fn(ctx, cfg.metric_params(name))
+        except Exception as err:  # one line naming the metric and what it was reading; the trace is kept
+            raise StepError(name + (" on model {}, layer {}".format(*ctx.reading) if ctx.reading else ""), err) from err
         if timings is not None:
             timings[name] = time.perf_counter() - start
     rows += band_and_verdicts(rows, statuses, retrain_ids, cfg, registry.sides())

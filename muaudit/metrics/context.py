@@ -66,6 +66,7 @@ class Context:
         self._cross: dict = {}
         self._probs: dict = {}
         self._memo: dict = {}
+        self.reading: tuple[str, str] | None = None  # the (model, layer) a metric last asked for, for its errors
 
     # --- samples -------------------------------------------------------------------------------
     def mask(self, role: str) -> np.ndarray:
@@ -81,6 +82,7 @@ class Context:
 
     def raw(self, model: str, layer: str) -> np.ndarray:
         key = (model, layer)
+        self.reading = key
         if key not in self._raw:
             meta, x = self._read(model, layer)
             if hasattr(self, "sample_ids") and not np.array_equal(meta["sample_id"].to_numpy(), self.sample_ids):

@@ -33,6 +33,9 @@ class ProbeParams(MetricParams):
     max_iter: int = 200
     seed: int = 0
 
+    def min_forget(self) -> int:
+        return self.folds  # each fold scores at least one forget sample
+
 
 def _probe(p: ProbeParams):
     # scikit-learn is imported where used, as in metrics/output.py: validating the metrics block imports this.

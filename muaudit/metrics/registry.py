@@ -25,6 +25,14 @@ SIDES = ("low", "high", "both")
 class MetricParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def min_forget(self) -> int:
+        """The fewest forget samples this metric can be computed on with these params. The data checks
+        refuse a smaller forget set before anything trains; a metric with folds or shadow splits of its
+        own (the probe, the attacks) overrides this."""
+        from muaudit.data.checks import MIN_FORGET
+
+        return MIN_FORGET
+
 
 @dataclass(frozen=True)
 class MetricSpec:
@@ -97,6 +105,15 @@ class MetricsConfig(BaseModel):
 
 def _parse(spec: MetricSpec, block) -> MetricParams:
     return validate_block(spec.params, block, f"metrics.{spec.name}", "knobs")
+
+
+def forget_minimum(cfg: MetricsConfig, scenario: str) -> tuple[int, str]:
+    """(fewest forget samples, which metric needs them) over the metrics enabled for this scenario."""
+    from muaudit.data.checks import MIN_FORGET
+
+    needs = [(cfg.metric_params(n).min_forget(), f"metric {n} (metrics.{n})") for n in cfg.enabled
+             if scenario in get(n).scenarios]
+    return max(needs, default=(MIN_FORGET, "the audit"), key=lambda need: need[0])
 
 
 def parse_config(block: dict) -> MetricsConfig:

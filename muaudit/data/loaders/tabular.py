@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from muaudit.data.checks import check_finite
 from muaudit.data.files import require_path, standardize
 from muaudit.data.registry import Dataset, register_dataset
 from muaudit.errors import BadInputError
@@ -32,11 +33,15 @@ def tabular(path: str | None = None, label_column: str = "label", id_column: str
             raise BadInputError(f"{key}: column '{col}' not in {path}; its columns are {', '.join(map(str, table.columns))}")
     features = table.drop(columns=[c for c in (label_column, id_column) if c is not None])
     bad = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
-    if bad or features.isna().any().any():
-        what = f"non-numeric columns {', '.join(bad)}" if bad else "missing values"
-        raise BadInputError(f"data.path: {path} has {what}; expected numeric features only")
+    if bad:
+        raise BadInputError(f"data.path: {path} has non-numeric columns {', '.join(bad)}; expected numeric features only")
+    if table[label_column].isna().any():
+        row = int(np.flatnonzero(table[label_column].isna().to_numpy())[0])
+        raise BadInputError(f"data.path: {path}: row {row} has no label in column '{label_column}'; expected a class")
     classes, y = np.unique(table[label_column].to_numpy(), return_inverse=True)
     ids = (table[id_column].astype(str).to_numpy() if id_column
            else np.array([f"row-{i:06d}" for i in range(len(table))]))
-    return Dataset(name="tabular", x=standardize(features.to_numpy(dtype=np.float32)), y=y.astype(np.int64),
-                   sample_ids=ids, num_classes=len(classes))
+    x = features.to_numpy(dtype=np.float32)
+    # before standardising, which would spread one NaN or inf over its whole column
+    check_finite(x, ids, f"data.path: {path}", [str(c) for c in features.columns])
+    return Dataset(name="tabular", x=standardize(x), y=y.astype(np.int64), sample_ids=ids, num_classes=len(classes))
