@@ -10,6 +10,8 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
+from muaudit.training import Epochs, TrainingHooks
+
 
 class MethodParams(BaseModel):
     """Base for a method's hyperparameters: unknown keys are rejected."""
@@ -23,7 +25,14 @@ class DivergedError(RuntimeError):
 
 @dataclass
 class UnlearnContext:
-    """The original model (read-only), a copy to unlearn in place, and the data as tensors."""
+    """The original model (read-only), a copy to unlearn in place, and the data as tensors.
+
+    Models and data are already on the stage's device; a method creates its own tensors on `device`, and
+    its extra models through build_model (initialised on the CPU, then moved there). Batch orders come
+    from CPU generators (`generator()`), so they are the same on every device. A method with epochs
+    iterates `ctx.epochs(n, model=..., optimizer=..., ...)`, naming what it carries from one epoch to the
+    next, so that the stage can resume it from a checkpoint and report each epoch.
+    """
 
     original: nn.Module
     model: nn.Module
@@ -37,6 +46,15 @@ class UnlearnContext:
     seed: int
     build_model: Callable[[], nn.Module]  # a fresh, randomly initialised model of the same architecture
     sample_passes: int = field(default=0)  # forward+backward sample passes so far (cost vs retraining)
+    hooks: TrainingHooks = field(default_factory=TrainingHooks)  # the stage's resume/progress hooks
+
+    @property
+    def device(self) -> torch.device:
+        return self.x_retain.device
+
+    def epochs(self, n: int, **state) -> Epochs:
+        """The method's training loop over n epochs; state names what carries over between epochs."""
+        return Epochs(n, state, self.hooks)
 
     def count(self, n_samples: int) -> None:
         """Record n forward+backward sample passes. Gradient-enabled forwards of `model` are counted by the
