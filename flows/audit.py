@@ -13,7 +13,9 @@ from concurrent.futures import Executor
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from muaudit.checkpoint import remove_checkpoints
 from muaudit.pipeline import Committer, Plan, commit, lock_entry_digests
+from muaudit.progress import PROGRESS_ENV, Board, progress_dir
 from muaudit.stage import FLOW_RUN_ENV, PARENT_ENV
 
 _POOL: Executor | None = None  # set by use_pool(); tasks submit stage work to it
@@ -28,7 +30,7 @@ class StageFailed(RuntimeError):
 def run_stage(workspace: str, stage: str, cmd: str, parent_run_id: str, flow_run_id: str) -> str:
     from flows.workers import enter_workspace, run_in_worker
 
-    env = {PARENT_ENV: parent_run_id, FLOW_RUN_ENV: flow_run_id}
+    env = {PARENT_ENV: parent_run_id, FLOW_RUN_ENV: flow_run_id, PROGRESS_ENV: str(progress_dir(workspace))}
     if _POOL is not None:
         code, run_id = _POOL.submit(run_in_worker, cmd, stage, env).result()
     else:  # already inside a dedicated worker process (a Dask worker): run the stage here
@@ -42,8 +44,14 @@ def run_stage(workspace: str, stage: str, cmd: str, parent_run_id: str, flow_run
     errors = commit(workspace, [stage])
     if errors:
         raise StageFailed(f"stage {stage} ran but could not be recorded in dvc.lock: {errors[stage]}")
-    tag_stage_hashes(workspace, {stage: run_id})
+    stages_recorded(workspace, {stage: run_id})
     return stage
+
+
+def stages_recorded(workspace: str, run_ids: dict[str, str]) -> None:
+    """After stages are in dvc.lock: drop their resume checkpoints, and tag their MLflow runs."""
+    remove_checkpoints(workspace, run_ids)
+    tag_stage_hashes(workspace, run_ids)
 
 
 def tag_stage_hashes(workspace: str, run_ids: dict[str, str]) -> None:
@@ -57,8 +65,10 @@ def tag_stage_hashes(workspace: str, run_ids: dict[str, str]) -> None:
             client.set_tag(run_id, "dvc.stage_hash", digests[stage])
 
 
-def schedule(plan: Plan, submit, poll_s: float = 0.02) -> dict[str, str]:
-    """Submit each stage once its upstream stages succeeded; returns stage -> ok | failed | blocked."""
+def schedule(plan: Plan, submit, poll_s: float = 0.02, board: Board | None = None) -> dict[str, str]:
+    """Submit each stage once its upstream stages succeeded; returns stage -> ok | failed | blocked.
+
+    board, when given, is told of each start and end and polled for the stages' epochs (muaudit.progress)."""
     outcome: dict[str, str] = {}
     pending = list(plan.stages)
     running: dict[str, object] = {}
@@ -68,9 +78,13 @@ def schedule(plan: Plan, submit, poll_s: float = 0.02) -> dict[str, str]:
             if any(outcome.get(u) in ("failed", "blocked") for u in ups):
                 outcome[stage] = "blocked"
                 pending.remove(stage)
+                if board is not None:
+                    board.ended(stage, "blocked")
             elif all(outcome.get(u) == "ok" for u in ups):
                 running[stage] = submit(stage)
                 pending.remove(stage)
+                if board is not None:
+                    board.started(stage)
         for stage, future in list(running.items()):
             if not _finished(future):
                 continue
@@ -81,6 +95,10 @@ def schedule(plan: Plan, submit, poll_s: float = 0.02) -> dict[str, str]:
                 if not state.is_completed():
                     print(f"stage {stage} failed: {state.message}")
                 del running[stage]
+                if board is not None:
+                    board.ended(stage, outcome[stage])
+        if board is not None:
+            board.poll()
         if running:
             time.sleep(poll_s)
     return outcome
@@ -113,7 +131,12 @@ def audit(workspace: str, plan: dict, parent_run_id: str) -> dict[str, str]:
             workspace, stage, plan.cmds[stage], parent_run_id, flow_run_id
         )
 
-    return schedule(plan, submit)
+    # Scheduled runs (issue 18) can pass echo=<a Prefect logger's info> to see the same lines in the UI.
+    board = Board(plan.stages, progress_dir(workspace))
+    try:
+        return schedule(plan, submit, board=board)
+    finally:
+        board.close()
 
 
 def task_runner(workers: int):
