@@ -53,8 +53,15 @@ class UnlearnContext:
         return self.x_retain.device
 
     def epochs(self, n: int, **state) -> Epochs:
-        """The method's training loop over n epochs; state names what carries over between epochs."""
-        return Epochs(n, state, self.hooks)
+        """The method's training loop over n epochs; state names what carries over between epochs (the
+        pass count is added: a resumed run must record the passes of the epochs it skipped)."""
+        return Epochs(n, {**state, "context": self}, self.hooks)
+
+    def state_dict(self) -> dict:
+        return {"sample_passes": self.sample_passes}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sample_passes = int(state["sample_passes"])
 
     def count(self, n_samples: int) -> None:
         """Record n forward+backward sample passes. Gradient-enabled forwards of `model` are counted by the
