@@ -203,3 +203,56 @@ def test_stage_hooks_report_each_epoch_to_the_progress_file(digits, tmp_path: Pa
     events = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
     assert [(e["event"], e["epoch"], e["epochs"]) for e in events] == [("epoch", e, 4) for e in range(1, 5)]
     assert all(e["loss"] > 0 and e["elapsed_s"] >= 0 for e in events)
+
+
+def checkpoint_epoch(path: Path) -> int:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        return json.loads(fh.metadata()["muaudit.checkpoint"])["epoch"]
+
+
+@pytest.mark.slow
+def test_a_killed_train_stage_resumes_and_writes_the_uninterrupted_bytes(tmp_path: Path):
+    """A real SIGKILL of `python -m tasks.train` (as dvc repro runs it) once a checkpoint exists."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import make_workspace
+
+    epochs = 15
+    ws = make_workspace(tmp_path / "ws", {"train": {"epochs": epochs}, "runtime": {"checkpoint_every": 1}})
+    env = {**os.environ, "MUAUDIT_NO_TRACKING": "1"}
+
+    def stage(*args: str, **kw):
+        return subprocess.run([sys.executable, "-m", *args], cwd=ws, env=env, capture_output=True, text=True,
+                              timeout=600, **kw)
+
+    assert stage("tasks.split", "--out", "data/split").returncode == 0
+    ref = stage("tasks.train", "--split", "data/split", "--out", "data/models/reference")
+    assert ref.returncode == 0, ref.stderr
+
+    checkpoint = ws / ".muaudit/checkpoints/train/loop0.safetensors"
+    proc = subprocess.Popen([sys.executable, "-m", "tasks.train", "--split", "data/split", "--out",
+                             "data/models/original"], cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600
+    while not (checkpoint.exists() and checkpoint_epoch(checkpoint) >= 2):
+        assert proc.poll() is None, "the stage ended before a checkpoint was seen"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = checkpoint_epoch(checkpoint)
+    assert not (ws / "data/models/original").exists()
+
+    rerun = stage("tasks.train", "--split", "data/split", "--out", "data/models/original")
+    assert rerun.returncode == 0, rerun.stderr
+    resumed = int(rerun.stdout.split("resumed from the checkpoint after epoch ")[1].split()[0])
+    assert 2 <= killed_at <= resumed < epochs
+    for name in ("model.safetensors", "model.json"):
+        assert (ws / "data/models/original" / name).read_bytes() == (ws / "data/models/reference" / name).read_bytes()
+    assert not checkpoint.parent.exists()  # `dvc repro` records the stage when it exits 0: its checkpoints go
