@@ -75,6 +75,7 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
         _check_healthy(result, tensors, data.num_classes)
     except Exception as err:  # any method error is an outcome to report, not a crash of the audit
         print(f"failed: {method}: {err}")
+        hooks.record_device(device_of(ctx.model))
         save_status(out, {**base, "status": "failed", "error": f"{type(err).__name__}: {err}",
                           "traceback": traceback.format_exc(limit=3)})
         return {"failed": 1.0}
