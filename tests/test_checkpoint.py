@@ -18,7 +18,7 @@ from muaudit.data import get_dataset, make_roles
 from muaudit.methods import UnlearnContext, registry
 from muaudit.models import build_model
 from muaudit.runtime import configure
-from muaudit.stage import StageHooks
+from muaudit.stage_hooks import StageHooks
 from muaudit.training import TrainingHooks, seeded_model, train_classifier
 
 
