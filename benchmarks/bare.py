@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     from muaudit.models import build_model
     from muaudit.runtime import configure
     from muaudit.training import seeded_model, train_classifier
-    from tasks.common import accuracies, role_tensors
+    from tasks.common import SplitTensors, accuracies
     from tasks.extract import capped_index
     from tasks.unlearn import METHOD_SEED, _check_healthy
 
@@ -60,12 +60,13 @@ def main(argv: list[str] | None = None) -> dict:
     def build():
         return build_model(p.model.name, data.input_shape, data.num_classes)
 
+    tensors = SplitTensors(data, torch.device("cpu"))
+
     def fit(train_roles: tuple[str, ...], seed: int):
         net = seeded_model(build, seed)
-        idx = torch.from_numpy(np.flatnonzero(np.isin(data.roles, train_roles)))
-        x, y = torch.from_numpy(data.x)[idx], torch.from_numpy(data.y)[idx]
+        x, y = tensors.rows(*train_roles)
         train_classifier(net, x, y, p.train.epochs, p.train.lr, p.train.batch_size, seed, p.train.weight_decay)
-        accuracies(net, data)
+        accuracies(net, tensors)
         return net
 
     s = time.perf_counter()
@@ -76,8 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
         models[f"retrain_{seed}"] = fit(("retain",), seed)
     lap("retrain", s)
     s = time.perf_counter()
-    x_f, y_f = role_tensors(data, "forget")
-    x_r, y_r = role_tensors(data, "retain")
+    x_f, y_f = tensors.rows("forget")
+    x_r, y_r = tensors.rows("retain")
     for method in p.unlearn.methods:
         spec = registry.get(method)
         if p.split.scenario not in spec.scenarios:
@@ -92,10 +93,10 @@ def main(argv: list[str] | None = None) -> dict:
         ctx.model.requires_grad_(True)
         try:
             result = spec.fn(ctx, p.unlearn.method_params(method))
-            _check_healthy(result, data)
+            _check_healthy(result, tensors, data.num_classes)
         except Exception:  # a failed method is an outcome, as in the pipeline
             continue
-        accuracies(result, data)
+        accuracies(result, tensors)
         models[method] = result
     lap("unlearn", s)
 

@@ -17,9 +17,11 @@ from prefect import flow, get_run_logger, task
 from prefect.exceptions import MissingContextError, TerminationSignal
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from muaudit.checkpoint import remove_checkpoints
 from muaudit.failures import failure_line, write_trace
 from muaudit.interrupt import STOP
 from muaudit.pipeline import Committer, Plan, commit, lock_entry_digests, reads_lock
+from muaudit.progress import PROGRESS_ENV, Board, progress_dir
 from muaudit.stage import FLOW_RUN_ENV, PARENT_ENV
 
 _POOL: Executor | None = None  # set by use_pool(); tasks submit stage work to it
@@ -34,7 +36,7 @@ class StageFailed(RuntimeError):
 def run_stage(workspace: str, stage: str, cmd: str, parent_run_id: str, flow_run_id: str) -> str:
     from flows.workers import enter_workspace, run_in_worker
 
-    env = {PARENT_ENV: parent_run_id, FLOW_RUN_ENV: flow_run_id}
+    env = {PARENT_ENV: parent_run_id, FLOW_RUN_ENV: flow_run_id, PROGRESS_ENV: str(progress_dir(workspace))}
     if _COMMITTER is not None and reads_lock(cmd):
         _COMMITTER.flush()  # its upstream stages are recorded in dvc.lock before it reads the lock
     try:
@@ -53,8 +55,14 @@ def run_stage(workspace: str, stage: str, cmd: str, parent_run_id: str, flow_run
     errors = commit(workspace, [stage])
     if errors:
         raise StageFailed(f"{stage}: ran but could not be recorded in dvc.lock: {errors[stage]}")
-    tag_stage_hashes(workspace, {stage: run_id})
+    stages_recorded(workspace, {stage: run_id})
     return stage
+
+
+def stages_recorded(workspace: str, run_ids: dict[str, str]) -> None:
+    """After stages are in dvc.lock: drop their resume checkpoints, and tag their MLflow runs."""
+    remove_checkpoints(workspace, run_ids)
+    tag_stage_hashes(workspace, run_ids)
 
 
 def tag_stage_hashes(workspace: str, run_ids: dict[str, str]) -> None:
@@ -68,8 +76,10 @@ def tag_stage_hashes(workspace: str, run_ids: dict[str, str]) -> None:
             client.set_tag(run_id, "dvc.stage_hash", digests[stage])
 
 
-def schedule(plan: Plan, submit, poll_s: float = 0.02) -> dict[str, str]:
-    """Submit each stage once its upstream stages succeeded; returns stage -> ok | failed | blocked."""
+def schedule(plan: Plan, submit, poll_s: float = 0.02, board: Board | None = None) -> dict[str, str]:
+    """Submit each stage once its upstream stages succeeded; returns stage -> ok | failed | blocked.
+
+    board, when given, is told of each start and end and polled for the stages' epochs (muaudit.progress)."""
     outcome: dict[str, str] = {}
     pending = list(plan.stages)
     running: dict[str, object] = {}
@@ -79,9 +89,13 @@ def schedule(plan: Plan, submit, poll_s: float = 0.02) -> dict[str, str]:
             if any(outcome.get(u) in ("failed", "blocked") for u in ups):
                 outcome[stage] = "blocked"
                 pending.remove(stage)
+                if board is not None:
+                    board.ended(stage, "blocked")
             elif all(outcome.get(u) == "ok" for u in ups):
                 running[stage] = submit(stage)
                 pending.remove(stage)
+                if board is not None:
+                    board.started(stage)
         for stage, future in list(running.items()):
             if not _finished(future):
                 continue
@@ -92,6 +106,10 @@ def schedule(plan: Plan, submit, poll_s: float = 0.02) -> dict[str, str]:
                 if not state.is_completed():
                     announce(stage_failure(stage, future))
                 del running[stage]
+                if board is not None:
+                    board.ended(stage, outcome[stage])
+        if board is not None:
+            board.poll()
         if running:
             time.sleep(poll_s)
     return outcome
@@ -144,8 +162,10 @@ def audit(workspace: str, plan: dict, parent_run_id: str) -> dict[str, str]:
             workspace, stage, plan.cmds[stage], parent_run_id, flow_run_id
         )
 
+    # Scheduled runs (issue 18) can pass echo=<a Prefect logger's info> to see the same lines in the UI.
+    board = Board(plan.stages, progress_dir(workspace))
     try:
-        return schedule(plan, submit)
+        return schedule(plan, submit, board=board)
     except BaseException as err:
         # Interrupted (SIGINT, or SIGTERM through Prefect's bridge): stop the stages now. Otherwise the task
         # runner, on its way out, would wait for every running stage to finish (hours on a real model).
@@ -155,6 +175,8 @@ def audit(workspace: str, plan: dict, parent_run_id: str) -> dict[str, str]:
             STOP.note(signal.SIGTERM)
         stop_workers()
         raise
+    finally:
+        board.close()
 
 
 def task_runner(workers: int):

@@ -155,6 +155,17 @@ class RuntimeParams(Block):
     threads: int = Field(1, ge=1)  # torch threads per stage; changes float results, so it is a param
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     deterministic: bool = True
+    # Resume checkpoints of training stages: "auto" (at an epoch end once a minute of training has passed
+    # since the last one, so runs under a minute write none), "off", or every N epochs. Results do not
+    # depend on it, so no stage lists it in dvc.yaml: changing it reruns nothing.
+    checkpoint_every: str | int = "auto"
+
+    @field_validator("checkpoint_every", mode="before")
+    @classmethod
+    def _epochs_or_mode(cls, value):
+        if value in ("auto", "off") or (type(value) is int and value >= 1):
+            return value
+        raise ValueError("expected 'auto', 'off' or a number of epochs (1 or more)")
 
 
 class Params(Block):

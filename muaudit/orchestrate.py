@@ -96,6 +96,7 @@ def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "
 def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> dict[str, str]:
     """Check, plan, run the stale stages and record the audit run; returns stage -> ok | failed | blocked."""
     from muaudit import tracking
+    from muaudit.checkpoint import remove_checkpoints_except
     from muaudit.config import load_params
     from muaudit.pipeline import make_plan
     from muaudit.validate import validate_inputs
@@ -111,6 +112,7 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
     with exclusive(ws), ExitStack() as machinery:
         _recover(ws)
         plan = make_plan(ws)
+        remove_checkpoints_except(ws, plan.stages)  # those of recorded stages (e.g. by `dvc commit`) are spent
         executor = None
         if not plan.empty:
             # Prefect's server and the warm workers start now, so that their start-up (4-5 s each, in
@@ -227,7 +229,7 @@ def _run_flow(ws: Path, plan, workers: int, parent_run_id: str, runner: str, add
               executor) -> dict[str, str]:
     from dataclasses import asdict
 
-    from flows.audit import audit, dask_runner, tag_stage_hashes, task_runner, use_pool
+    from flows.audit import audit, dask_runner, stages_recorded, task_runner, use_pool
     from flows.workers import wait_prefect_api
     from muaudit.pipeline import Committer
 
@@ -237,7 +239,7 @@ def _run_flow(ws: Path, plan, workers: int, parent_run_id: str, runner: str, add
     if runner == "dask":
         use_pool(None)  # each stage runs, and is committed, inside the Dask worker process that got its task
         return audit.with_options(task_runner=dask_runner(workers, address))(str(ws), asdict(plan), parent_run_id)
-    committer = Committer(ws, on_commit=lambda run_ids: tag_stage_hashes(str(ws), run_ids))
+    committer = Committer(ws, on_commit=lambda run_ids: stages_recorded(str(ws), run_ids))
     use_pool(executor, committer)
     try:
         outcome = audit.with_options(task_runner=task_runner(workers))(str(ws), asdict(plan), parent_run_id)

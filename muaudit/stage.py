@@ -1,8 +1,9 @@
 """The thin part of every stage's main(): params, runtime settings, the MLflow child run, exit codes.
 
 A stage runs the same way from `dvc repro` (its cmd in a fresh interpreter) and from `muaudit run`
-(the same argv in a warm worker process); only the parent run id and the Prefect flow-run id differ,
-and both arrive through the environment.
+(the same argv in a warm worker process); only the parent run id, the Prefect flow-run id and the
+progress folder differ, and they arrive through the environment. The body gets the stage's hooks
+(muaudit.stage_hooks: checkpoints, loss curve, progress, device).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from muaudit.config import Params, load_params
 from muaudit.errors import MuauditError
 from muaudit.io import sha256_tree
 from muaudit.runtime import configure
+from muaudit.stage_hooks import StageHooks
 
 PARENT_ENV = "MUAUDIT_PARENT_RUN_ID"
 FLOW_RUN_ENV = "MUAUDIT_FLOW_RUN_ID"
@@ -34,7 +36,7 @@ def run_stage(
     default_name: str,
     argv: list[str] | None,
     add_args: Callable[[argparse.ArgumentParser], None],
-    body: Callable[[Params, argparse.Namespace], dict],
+    body: Callable[[Params, argparse.Namespace, StageHooks], dict],
     outputs: Callable[[argparse.Namespace], list[str]],
     params_of: Callable[[Params, argparse.Namespace], dict],
 ) -> int:
@@ -55,26 +57,33 @@ def run_stage(
     try:
         params = load_params(args.params)
         env = configure(params.runtime.threads, params.runtime.device, params.runtime.deterministic)
+        hooks = StageHooks.for_stage(name, args, params, env, outputs(args), params_of(params, args))
         if os.environ.get(NO_TRACKING_ENV):
-            body(params, args)
+            body(params, args, hooks)
+            hooks.finished(recorded_by_dvc=not os.environ.get(PARENT_ENV))
             return 0
         from muaudit import tracking
 
         tags = {"muaudit.invocation": "muaudit" if os.environ.get(PARENT_ENV) else "dvc"}
         if os.environ.get(FLOW_RUN_ENV):
             tags["prefect.flow_run_id"] = os.environ[FLOW_RUN_ENV]
-        tags.update({f"env.{k}": str(v) for k, v in env.items()})
+        # env.device is set at the end, from the tensors; the params only say what was asked for
+        tags.update({f"env.{k}": str(v) for k, v in env.items() if k != "device"})
+        tags["env.device_requested"] = env["device"]
         with tracking.run(name, workspace, os.environ.get(PARENT_ENV), tags) as rec:
+            hooks.recorder = rec
             rec.log_params(params_of(params, args))
             start = time.perf_counter()
             try:
-                metrics = body(params, args) or {}
+                metrics = body(params, args, hooks) or {}
             except Exception as err:
                 trace = _record_failure(rec, workspace, name, err)
                 raise
             metrics["wall_time_s"] = time.perf_counter() - start
+            hooks.end_run(metrics)
             rec.log_metrics(metrics)
             rec.log_dict({p: sha256_tree(p) for p in outputs(args) if Path(p).exists()}, "outputs.sha256.json")
+        hooks.finished(recorded_by_dvc=not os.environ.get(PARENT_ENV))
         return 0
     except Exception as err:
         if trace is None and failures.needs_trace(err):

@@ -106,6 +106,15 @@ class RunRecorder:
         for i in range(0, len(items), 500):
             self.client.log_batch(self.run_id, metrics=items[i : i + 500])
 
+    def log_curve(self, points: list[tuple[str, int, float]]) -> None:
+        """Points (key, step, value) of curves, e.g. a training loss per epoch; NaN is skipped."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, int(step)) for k, step, v in points if v == v]
+        for i in range(0, len(items), 500):
+            self.client.log_batch(self.run_id, metrics=items[i : i + 500])
+
     def set_tags(self, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
 

@@ -7,20 +7,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from muaudit.config import ExtractParams, ModelParams
+from muaudit.config import ExtractParams, ModelParams, RuntimeParams
 from muaudit.extraction import extract as forward_extract
 from muaudit.extraction import resolve_layers
 from muaudit.io import atomic_dir, atomic_write_json, read_json
 from muaudit.models import build_model, load_model
+from muaudit.runtime import device_of, resolve_device
 from muaudit.stage import main_exit, run_stage
 from muaudit.store import write_model_activations
+from muaudit.training import TrainingHooks
 from tasks.common import load_split
 
 CAP_SEED = 0
 STATUS_FILE = "_status.json"  # leading underscore: Parquet dataset readers skip it
 
 
-def extract(extract: ExtractParams, model: ModelParams, model_dir: str, split_dir: str, out: str) -> dict:
+def extract(extract: ExtractParams, model: ModelParams, runtime: RuntimeParams, model_dir: str, split_dir: str,
+            out: str, hooks: TrainingHooks | None = None) -> dict:
+    """The forward passes run on runtime.device (model and samples moved there once); the activations are
+    written from the CPU."""
+    hooks = hooks or TrainingHooks()
     data = load_split(split_dir)
     meta = read_json(Path(model_dir) / "model.json", "the model sidecar written by the model's stage")
     status = meta.get("status", "ok")
@@ -28,10 +34,13 @@ def extract(extract: ExtractParams, model: ModelParams, model_dir: str, split_di
         with atomic_dir(out) as tmp:
             atomic_write_json(tmp / STATUS_FILE, {"status": status})
         return {}
+    device = resolve_device(runtime.device)
     net, _ = load_model(build_model(model.name, data.input_shape, data.num_classes, **model.kwargs), model_dir)
+    net = net.to(device)
     layers = resolve_layers(net, extract.layers)
     keep = capped_index(data.roles, extract.max_samples_per_role)
-    acts = forward_extract(net, torch.from_numpy(data.x[keep]), layers, extract.batch_size)
+    acts = forward_extract(net, torch.from_numpy(data.x[keep]).to(device), layers, extract.batch_size)
+    hooks.record_device(device_of(net))
     write_model_activations(out, data.sample_ids[keep], data.roles[keep], data.y[keep], acts)
     return {f"dim_{name}": float(a.shape[1]) for name, a in acts.items()}
 
@@ -56,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         "extract",
         argv,
         add,
-        lambda params, a: extract(params.extract, params.model, a.model_dir, a.split, a.out),
+        lambda params, a, hooks: extract(params.extract, params.model, params.runtime, a.model_dir, a.split, a.out,
+                                         hooks),
         lambda a: [a.out],
-        lambda p, a: {"extract": p.extract.model_dump(), "model": p.model.model_dump()},
+        lambda p, a: {"extract": p.extract.model_dump(), "model": p.model.model_dump(),
+                      "runtime": p.runtime.model_dump()},
     )
 
 

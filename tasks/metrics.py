@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         "metrics",
         argv,
         add,
-        lambda params, a: metrics(params.metrics, params.retrain, params.unlearn, params.split.scenario,
+        lambda params, a, _hooks: metrics(params.metrics, params.retrain, params.unlearn, params.split.scenario,
                                   a.activations, a.models, a.out),
         lambda a: [a.out],
         lambda p, a: {"metrics": p.metrics.model_dump(), "retrain.seeds": p.retrain.seeds,

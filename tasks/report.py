@@ -49,6 +49,16 @@ def lineage_record(workspace: Path, params: Params, env: dict) -> dict:
             "artifacts": artifacts, "stage_runs": runs}
 
 
+def model_devices(models_dir: Path) -> str:
+    """The devices the models' tensors were on, from their sidecars: 'cpu', or e.g. 'cpu, cuda:0' if mixed."""
+    devices = set()
+    for sidecar in sorted(models_dir.glob("*/model.json")):
+        device = json.loads(sidecar.read_text()).get("device")
+        if device:
+            devices.add(device)
+    return ", ".join(sorted(devices))
+
+
 def dvc_metrics(table: pd.DataFrame, models: list[str], policy: dict) -> dict:
     out = {}
     for model in models:
@@ -100,9 +110,11 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     outcome = evaluate(table, methods, params.policy)
     policy = {"criteria": params.policy.model_dump(), "outcome": outcome,
               "pass": all(o["pass"] for o in outcome.values())}
-    # the settings run_stage applied; configure is idempotent and returns what it set
+    # the settings run_stage applied (configure is idempotent and returns what it set), with the devices
+    # the models were computed on, as their sidecars recorded them
     env = {**configure(params.runtime.threads, params.runtime.device, params.runtime.deterministic),
            "platform": platform.platform()}
+    env["device"] = model_devices(Path(models_dir)) or env["device"]
     lineage = lineage_record(ws, params, env)
     plots = metric_plots(table, models)
     scatter = output_vs_representation(table, models)
@@ -145,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "report",
         argv,
         add,
-        lambda params, a: report(params, a.metrics, a.split, a.models, a.activations, a.out),
+        lambda params, a, _hooks: report(params, a.metrics, a.split, a.models, a.activations, a.out),
         lambda a: [a.out],
         lambda p, a: {"policy": p.policy.model_dump()},
     )

@@ -22,7 +22,7 @@ def split(data: DataParams, split: SplitParams, out: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    def body(params, args):
+    def body(params, args, _hooks):
         summary = split(params.data, params.split, args.out)
         return {f"n_{role}": n for role, n in summary["counts"].items()}
 

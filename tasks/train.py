@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from muaudit.config import ModelParams, RuntimeParams, TrainParams
@@ -12,15 +11,19 @@ from muaudit.health import check_weights, nonfinite_tensor
 from muaudit.io import sha256_file
 from muaudit.models import build_model, save_model
 from muaudit.models.io import load_weights
-from muaudit.runtime import resolve_device
+from muaudit.runtime import device_of, resolve_device
 from muaudit.stage import main_exit, run_stage
-from muaudit.training import seeded_model, train_classifier
-from tasks.common import accuracies, load_split
+from muaudit.training import TrainingHooks, seeded_model, train_classifier
+from tasks.common import SplitTensors, accuracies, load_split
 
 
 def fit(model: ModelParams, train: TrainParams, runtime: RuntimeParams, split_dir: str, out: str,
-        roles: tuple[str, ...], seed: int) -> dict:
-    """Train a fresh model (initialised and shuffled from seed) on the given roles, save it with its sidecar."""
+        roles: tuple[str, ...], seed: int, hooks: TrainingHooks | None = None) -> dict:
+    """Train a fresh model (initialised and shuffled from seed) on the given roles, save it with its sidecar.
+
+    The model is initialised on the CPU and moved to runtime.device with the data, once; the sidecar
+    records the device its weights were on at the end."""
+    hooks = hooks or TrainingHooks()
     data = load_split(split_dir)
 
     def build():
@@ -28,12 +31,14 @@ def fit(model: ModelParams, train: TrainParams, runtime: RuntimeParams, split_di
 
     # a bare `dvc repro` meets a model that cannot take these samples here, before training, in one line
     check_model_input(build, data.x, data.num_classes, model.name, f"{split_dir}/dataset.safetensors")
-    net = seeded_model(build, seed)
-    idx = torch.from_numpy(np.flatnonzero(np.isin(data.roles, roles)))
-    x, y = torch.from_numpy(data.x)[idx], torch.from_numpy(data.y)[idx]
-    train_classifier(net, x, y, train.epochs, train.lr, train.batch_size, seed, train.weight_decay)
+    tensors = SplitTensors(data, resolve_device(runtime.device))
+    net = seeded_model(build, seed).to(tensors.x.device)
+    x, y = tensors.rows(*roles)
+    train_classifier(net, x, y, train.epochs, train.lr, train.batch_size, seed, train.weight_decay, hooks)
     check_weights(net, "after training")
-    metrics = accuracies(net, data)
+    metrics = accuracies(net, tensors)
+    device = device_of(net)
+    hooks.record_device(device)
     meta = {
         "seed": seed,
         "trained_on": list(roles),
@@ -41,7 +46,7 @@ def fit(model: ModelParams, train: TrainParams, runtime: RuntimeParams, split_di
         "train": train.model_dump(),
         "split_fingerprint": data.info["split_fingerprint"],
         "torch_version": torch.__version__,
-        "device": resolve_device(runtime.device),
+        "device": device,
         "threads": runtime.threads,
         "deterministic": runtime.deterministic,
         **metrics,
@@ -50,24 +55,31 @@ def fit(model: ModelParams, train: TrainParams, runtime: RuntimeParams, split_di
     return metrics
 
 
-def supplied(model: ModelParams, weights: str, split_dir: str, out: str) -> dict:
+def supplied(model: ModelParams, runtime: RuntimeParams, weights: str, split_dir: str, out: str,
+             hooks: TrainingHooks | None = None) -> dict:
     """Take the original from a safetensors file instead of training it; its sha256 goes into the sidecar."""
+    hooks = hooks or TrainingHooks()
     data = load_split(split_dir)
-    net = load_weights(build_model(model.name, data.input_shape, data.num_classes, **model.kwargs), weights).eval()
+    tensors = SplitTensors(data, resolve_device(runtime.device))
+    net = load_weights(build_model(model.name, data.input_shape, data.num_classes, **model.kwargs), weights)
     if (bad := nonfinite_tensor(net)) is not None:
         raise BadInputError(f"train.weights: {weights}: {bad} holds NaN or inf; expected finite weights")
-    metrics = accuracies(net, data)
+    net = net.to(tensors.x.device).eval()
+    metrics = accuracies(net, tensors)
+    device = device_of(net)
+    hooks.record_device(device)
     meta = {"supplied": weights, "weights_sha256": sha256_file(weights), "trained_on": ["forget", "retain"],
             "model": model.name, "split_fingerprint": data.info["split_fingerprint"],
-            "torch_version": torch.__version__, **metrics}
+            "torch_version": torch.__version__, "device": device, **metrics}
     save_model(net, out, meta)
     return metrics
 
 
-def original(model: ModelParams, train: TrainParams, runtime: RuntimeParams, split_dir: str, out: str) -> dict:
+def original(model: ModelParams, train: TrainParams, runtime: RuntimeParams, split_dir: str, out: str,
+             hooks: TrainingHooks | None = None) -> dict:
     if train.weights:
-        return supplied(model, train.weights, split_dir, out)
-    return fit(model, train, runtime, split_dir, out, ("forget", "retain"), train.seed)
+        return supplied(model, runtime, train.weights, split_dir, out, hooks)
+    return fit(model, train, runtime, split_dir, out, ("forget", "retain"), train.seed, hooks)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "train",
         argv,
         add,
-        lambda params, a: original(params.model, params.train, params.runtime, a.split, a.out),
+        lambda params, a, hooks: original(params.model, params.train, params.runtime, a.split, a.out, hooks),
         lambda a: [a.out],
         lambda p, a: {"model": p.model.model_dump(), "train": p.train.model_dump(), "runtime": p.runtime.model_dump()},
     )

@@ -24,10 +24,10 @@ from muaudit.methods import UnlearnContext, registry
 from muaudit.methods.base import MethodParams
 from muaudit.methods.registry import MethodSpec
 from muaudit.models import build_model, load_model, save_model
-from muaudit.runtime import resolve_device
+from muaudit.runtime import device_of, resolve_device
 from muaudit.stage import main_exit, run_stage
-from muaudit.training import seeded_model
-from tasks.common import accuracies, load_split, role_tensors
+from muaudit.training import TrainingHooks, seeded_model
+from tasks.common import SplitTensors, accuracies, load_split
 
 METHOD_SEED = 0
 COLLAPSE_MARGIN = 0.05  # retain accuracy within this of chance counts as a collapsed model
@@ -35,18 +35,21 @@ COLLAPSE_MARGIN = 0.05  # retain accuracy within this of chance counts as a coll
 
 def unlearn(method: str, method_params: MethodParams, model: ModelParams, split: SplitParams,
             runtime: RuntimeParams, split_dir: str, original_dir: str, out: str,
-            spec: MethodSpec | None = None, train_epochs: int | None = None) -> dict:
+            spec: MethodSpec | None = None, train_epochs: int | None = None,
+            hooks: TrainingHooks | None = None) -> dict:
     """spec: pass it for user methods (params block with a target); train_epochs: for cost_vs_retrain."""
     spec = spec or registry.get(method)
+    hooks = hooks or TrainingHooks()
     data = load_split(split_dir)
+    device = resolve_device(runtime.device)
 
     def build():
-        return build_model(model.name, data.input_shape, data.num_classes, **model.kwargs)
+        # initialised on the CPU from the global seed, then moved: the same initial weights on every device
+        return build_model(model.name, data.input_shape, data.num_classes, **model.kwargs).to(device)
 
     base = {"method": method, "params": method_params.model_dump(), "model": model.name,
             "split_fingerprint": data.info["split_fingerprint"], "torch_version": torch.__version__,
-            "device": resolve_device(runtime.device), "threads": runtime.threads,
-            "deterministic": runtime.deterministic}
+            "device": str(device), "threads": runtime.threads, "deterministic": runtime.deterministic}
     # A deletion request (ids) forgets individual samples: for methods it is the random scenario's kind.
     kind = "random" if split.scenario == "ids" else split.scenario
     if kind not in spec.scenarios:
@@ -54,31 +57,36 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
         print(f"skipped: {reason}")
         save_status(out, {**base, "status": "skipped", "reason": reason})
         return {"skipped": 1.0}
-    original, _ = load_model(build(), original_dir)
-    x_f, y_f = role_tensors(data, "forget")
-    x_r, y_r = role_tensors(data, "retain")
+    original, _ = load_model(build_model(model.name, data.input_shape, data.num_classes, **model.kwargs),
+                             original_dir)
+    original = original.to(device)
+    tensors = SplitTensors(data, device)
+    x_f, y_f = tensors.rows("forget")
+    x_r, y_r = tensors.rows("retain")
     ctx = UnlearnContext(
         original=original.requires_grad_(False), model=seeded_model(lambda: copy.deepcopy(original), METHOD_SEED),
         x_forget=x_f, y_forget=y_f, x_retain=x_r, y_retain=y_r, num_classes=data.num_classes,
         scenario=split.scenario, forget_classes=tuple(split.forget_classes), seed=METHOD_SEED,
-        build_model=build,
+        build_model=build, hooks=hooks,
     )
     ctx.model.requires_grad_(True)
     counter = ctx.model.register_forward_pre_hook(lambda _m, args: _count_forward(ctx, args))
     try:
         result = spec.fn(ctx, method_params)
-        _check_healthy(result, data, method)
+        _check_healthy(result, tensors, data.num_classes, method)
     except Exception as err:  # any method error is an outcome to report, not a crash of the audit
         print(f"failed: {method}: {err}")
+        hooks.record_device(device_of(ctx.model))
         save_status(out, {**base, "status": "failed", "error": f"{type(err).__name__}: {err}",
                           "traceback": traceback.format_exc(limit=3)})
         return {"failed": 1.0}
     finally:
         counter.remove()
-    metrics = accuracies(result, data)
+    metrics = accuracies(result, tensors)
+    hooks.record_device(device_of(result))
     # A method may attach provenance to its result (external: the checkpoint's path and sha256).
-    save_model(result, out, {**base, **getattr(result, "muaudit_meta", {}), "status": "ok",
-                             "sample_passes": ctx.sample_passes, **metrics})
+    save_model(result, out, {**base, **getattr(result, "muaudit_meta", {}), "device": device_of(result),
+                             "status": "ok", "sample_passes": ctx.sample_passes, **metrics})
     if train_epochs:
         metrics["cost_vs_retrain"] = ctx.sample_passes / (train_epochs * len(x_r))
     return metrics
@@ -89,10 +97,10 @@ def _count_forward(ctx: UnlearnContext, args) -> None:
         ctx.count(len(args[0]))
 
 
-def _check_healthy(model, data, method: str) -> None:
+def _check_healthy(model, tensors: SplitTensors, num_classes: int, method: str) -> None:
     check_weights(model, method)
-    acc = accuracies(model, data)["acc_retain"]
-    chance = 1.0 / data.num_classes
+    acc = accuracies(model, tensors)["acc_retain"]
+    chance = 1.0 / num_classes
     if not math.isfinite(acc) or acc <= chance + COLLAPSE_MARGIN:
         raise DivergedError(f"{method}: model collapsed: retain accuracy {acc:.3f} is at chance ({chance:.3f})")
 
@@ -113,10 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--original", required=True)
         p.add_argument("--out", required=True)
 
-    def body(params, a):
+    def body(params, a, hooks):
         return unlearn(a.method, params.unlearn.method_params(a.method), params.model, params.split,
                        params.runtime, a.split, a.original, a.out, spec=params.unlearn.method_spec(a.method),
-                       train_epochs=params.train.epochs)
+                       train_epochs=params.train.epochs, hooks=hooks)
 
     return run_stage(
         "unlearn",

@@ -46,6 +46,9 @@ def test_missing_params_file(tmp_path):
         ({"unlearn": {"finetune": {"lr": -1}}}, "unlearn.finetune.lr"),
         ({"unlearn": {"finetun": {}}}, "did you mean 'finetune'"),
         ({"runtime": {"device": "tpu"}}, "runtime.device"),
+        ({"runtime": {"checkpoint_every": 0}}, "runtime.checkpoint_every: expected 'auto', 'off' or a number"),
+        ({"runtime": {"checkpoint_every": True}}, "runtime.checkpoint_every"),
+        ({"runtime": {"checkpoint_every": "sometimes"}}, "runtime.checkpoint_every"),
         ([1, 2], "expected a mapping"),
     ],
 )

@@ -38,7 +38,7 @@ def test_unexpected_error_is_one_line_with_its_trace_in_a_log_and_on_the_mlflow_
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
 
-    def body(params, args):
+    def body(params, args, hooks):
         def deep():
             raise ZeroDivisionError("division by zero in the deep helper")
 
@@ -59,7 +59,7 @@ def test_unexpected_error_is_one_line_with_its_trace_in_a_log_and_on_the_mlflow_
 def test_bad_input_in_a_stage_is_its_own_line_without_a_trace(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MUAUDIT_NO_TRACKING", "1")
 
-    def body(params, args):
+    def body(params, args, hooks):
         raise BadInputError("data/split/manifest.parquet: not a readable Parquet file")
 
     code, err = _stage(tmp_path, body, capsys)

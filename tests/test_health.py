@@ -48,7 +48,7 @@ def test_methods_use_the_same_check():
     with torch.no_grad():
         model.head.weight[0, 0] = float("inf")
     with pytest.raises(DivergedError, match="^finetune: non-finite weights in head.weight$"):
-        tasks.unlearn._check_healthy(model, None, "finetune")
+        tasks.unlearn._check_healthy(model, None, 10, "finetune")
 
 
 def test_a_diverged_train_stage_prints_one_line_and_writes_no_model(tmp_path: Path, monkeypatch, capsys):

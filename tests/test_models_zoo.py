@@ -61,6 +61,7 @@ def test_resnet18_through_split_train_and_extract_on_tiny_images(tmp_path: Path,
                            "train": {"epochs": 1, "batch_size": 8}, "extract": {"layers": ["layer2", "layer4"]}})
     split(params.data, params.split, "data/split")
     original(params.model, params.train, params.runtime, "data/split", "data/models/original")
-    extract_stage(params.extract, params.model, "data/models/original", "data/split", "data/activations/model=original")
+    extract_stage(params.extract, params.model, params.runtime, "data/models/original", "data/split",
+                  "data/activations/model=original")
     _, acts = read_layer("data/activations", "original", "layer4")
     assert acts.shape == (30, 32)  # pooled: one value per channel

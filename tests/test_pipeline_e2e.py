@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -53,6 +54,18 @@ def test_run_noop_and_one_method_change(tiny_workspace: Path, prefect_server: st
     stages = child_runs(ws, runs[-1].info.run_id)
     assert {"split", "train", "retrain@1", "retrain@2", "unlearn@finetune", "extract_original", "metrics",
             "report"} <= stages and len(stages) == 13
+    # progress, piped: a line as each stage starts and ends, with the count, the outcome and the duration
+    assert re.search(r"^\[ ?\d+/13\] train +started$", first.stdout, re.M)
+    assert re.search(r"^\[ ?\d+/13\] train +ok +\d+\.\d s$", first.stdout, re.M)
+    assert re.search(r"^\[13/13\] report +ok +\d+\.\d s$", first.stdout, re.M)
+    # MLflow: the tensors' device, and the loss per epoch of a training stage
+    from mlflow.tracking import MlflowClient
+
+    cl = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    train = cl.search_runs([runs[-1].info.experiment_id], "attributes.run_name = 'train'")[0]
+    assert train.data.tags["env.device"] == "cpu" and train.data.tags["env.device_requested"] == "cpu"
+    assert [m.step for m in cl.get_metric_history(train.info.run_id, "loss")] == [1, 2, 3]
+    assert not any((ws / ".muaudit/checkpoints").glob("*/*")) and not (ws / ".muaudit/progress").exists()
     before = snapshot(ws)
 
     noop = muaudit(ws, "run", env={"PREFECT_API_URL": "http://127.0.0.1:9/api"})  # no Prefect is needed

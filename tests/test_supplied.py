@@ -65,7 +65,7 @@ def test_supplied_original_and_external_checkpoint(ws: Path):
     meta = json.loads(Path("data/models/external/model.json").read_text())
     assert meta["status"] == "ok" and meta["weights_sha256"] == sha256_file(ext)
 
-    extract(params.extract, params.model, "data/models/external", "data/split", "data/activations/model=external")
+    extract(params.extract, params.model, params.runtime, "data/models/external", "data/split", "data/activations/model=external")
     rows, acts = read_layer("data/activations", "external", "hidden1")
     assert rows["role"].value_counts().to_dict() == {"forget": 2, "retain": 2, "test": 2} and acts.shape == (6, 64)
 

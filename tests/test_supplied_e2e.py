@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 from pathlib import Path
@@ -30,7 +31,7 @@ def trained_mlp(path: Path, keep: np.ndarray, seed: int) -> None:
 
 
 def test_supplied_original_and_external_checkpoint_are_audited(tmp_path: Path, prefect_server: str):
-    overrides = deep_update(dict(TINY), {
+    overrides = deep_update(copy.deepcopy(TINY), {  # deep: TINY's blocks are shared by every test
         "data": {"name": "wine"}, "split": {"forget_classes": [2]}, "model": {"name": "mlp", "kwargs": {"hidden": 16}},
         "train": {"weights": "supplied/original/original.safetensors", "epochs": 40, "lr": 0.003, "batch_size": 16},
         "unlearn": {"methods": ["external", "finetune"],

@@ -8,17 +8,43 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from muaudit.training import batches
-
 
 def sgd(model: nn.Module, lr: float, momentum: float) -> torch.optim.Optimizer:
     return torch.optim.SGD((p for p in model.parameters() if p.requires_grad), lr=lr, momentum=momentum)
 
 
-def cycled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Endless reshuffled batches over n samples: pairs a small set (forget) with every batch of a large one."""
-    while True:
-        yield from batches(n, batch_size, generator)
+class CycledBatches:
+    """Endless reshuffled batches over n samples: pairs a small set (forget) with every batch of a large one.
+
+    The same batches as reshuffling with `batches` at each pass; an object, not a generator function, so
+    that its position (and its generator) can be saved in a checkpoint: name it in the method's epochs.
+    """
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, device: torch.device | None = None):
+        self.n, self.batch_size, self.generator, self.device = n, batch_size, generator, device
+        self._order: torch.Tensor | None = None  # the current pass's order (drawn on the CPU, kept on device)
+        self._position = 0
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        if self._order is None or self._position >= self.n:
+            self._order = self._to_device(torch.randperm(self.n, generator=self.generator))
+            self._position = 0
+        idx = self._order[self._position : self._position + self.batch_size]
+        self._position += self.batch_size
+        return idx
+
+    def _to_device(self, order: torch.Tensor | None) -> torch.Tensor | None:
+        return order if order is None or self.device is None else order.to(self.device)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "order": self._order, "position": self._position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self._order, self._position = self._to_device(state["order"]), state["position"]
 
 
 def kl_tau(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float) -> torch.Tensor:

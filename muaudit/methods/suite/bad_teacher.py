@@ -34,16 +34,19 @@ def bad_teacher(ctx: UnlearnContext, p: Params):
     good = ctx.original.eval()
     generator = ctx.generator()
     n_keep = max(1, int(round(p.retain_fraction * len(ctx.x_retain))))
-    keep = torch.randperm(len(ctx.x_retain), generator=generator)[:n_keep]
+    keep = torch.randperm(len(ctx.x_retain), generator=generator)[:n_keep].to(ctx.device)
     x = torch.cat([ctx.x_forget, ctx.x_retain[keep]])
-    from_bad = torch.cat([torch.ones(len(ctx.x_forget), dtype=torch.bool), torch.zeros(n_keep, dtype=torch.bool)])
+    from_bad = torch.cat([torch.ones(len(ctx.x_forget), dtype=torch.bool, device=ctx.device),
+                          torch.zeros(n_keep, dtype=torch.bool, device=ctx.device)])
     model = ctx.model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
-    for _ in range(p.epochs):
-        for idx in batches(len(x), p.batch_size, generator):
+    loop = ctx.epochs(p.epochs, model=model, optimizer=optimizer, generator=generator)
+    for _ in loop:
+        for idx in batches(len(x), p.batch_size, generator, device=ctx.device):
             xb = x[idx]
             with torch.no_grad():
                 target = torch.where(from_bad[idx, None], bad(xb), good(xb))
             loss = kl_tau(model(xb), target, p.temperature) / p.temperature**2  # the paper's loss is untempered-scale
             descend(optimizer, loss, "bad_teacher")
+            loop.add(loss)
     return model.eval()

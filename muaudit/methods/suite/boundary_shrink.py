@@ -33,7 +33,7 @@ def nearest_wrong_class(frozen, x: torch.Tensor, y: torch.Tensor, epsilon: float
     x_adv = (x + epsilon * x_adv.grad.sign()).clamp(x.min().item(), x.max().item())
     with torch.no_grad():
         logits = frozen(x_adv)
-        logits[torch.arange(len(y)), y] = float("-inf")
+        logits[torch.arange(len(y), device=y.device), y] = float("-inf")
     return logits.argmax(1)
 
 
@@ -49,11 +49,13 @@ def boundary_shrink(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()
     optimizer = sgd(model, p.lr, p.momentum)
     generator = ctx.generator()
-    for _ in range(p.epochs):
-        for idx in batches(len(ctx.x_forget), p.batch_size, generator):
+    loop = ctx.epochs(p.epochs, model=model, optimizer=optimizer, generator=generator)
+    for _ in loop:
+        for idx in batches(len(ctx.x_forget), p.batch_size, generator, device=ctx.device):
             x = ctx.x_forget[idx]
             target = nearest_wrong_class(frozen, x, ctx.y_forget[idx], p.epsilon)
             ctx.count(len(idx))  # the FGSM pass runs on the frozen copy
             loss = F.cross_entropy(model(x), target)
             descend(optimizer, loss, "boundary_shrink")
+            loop.add(loss)
     return model.eval()

@@ -26,8 +26,10 @@ def finetune(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()
     optimizer = sgd(model, p.lr, p.momentum)
     generator = ctx.generator()
-    for _ in range(p.epochs):
-        for idx in batches(len(ctx.x_retain), p.batch_size, generator):
+    loop = ctx.epochs(p.epochs, model=model, optimizer=optimizer, generator=generator)
+    for _ in loop:
+        for idx in batches(len(ctx.x_retain), p.batch_size, generator, device=ctx.device):
             loss = F.cross_entropy(model(ctx.x_retain[idx]), ctx.y_retain[idx])
             descend(optimizer, loss, "finetune")
+            loop.add(loss)
     return model.eval()

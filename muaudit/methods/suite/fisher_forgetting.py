@@ -41,7 +41,7 @@ def retain_fisher(ctx: UnlearnContext, batch_size: int) -> dict[str, torch.Tenso
         with torch.no_grad():
             prob = F.softmax(model(x), dim=1)
         for c in range(ctx.num_classes):
-            grads = per_sample_grad(params, x, torch.full((len(x),), c))
+            grads = per_sample_grad(params, x, torch.full((len(x),), c, device=x.device))
             weight = prob[:, c]
             for n, g in grads.items():
                 fisher[n] += torch.einsum("b,b...->...", weight, g.square())
@@ -71,8 +71,9 @@ def fisher_forgetting(ctx: UnlearnContext, p: Params):
             if is_head:
                 var *= HEAD_SCALE
                 if ctx.scenario == "class":
-                    rows = list(ctx.forget_classes)
+                    rows = torch.tensor(ctx.forget_classes)  # a CPU index: every device accepts one
                     mu[rows] = 0.0
                     var[rows] = FORGOTTEN_ROW_VAR
-            w.copy_(mu + var.sqrt() * torch.randn(w.shape, generator=generator))
+            # the noise is drawn on the CPU from the method's generator: the same draw on every device
+            w.copy_(mu + var.sqrt() * torch.randn(w.shape, generator=generator).to(w.device))
     return model.eval()

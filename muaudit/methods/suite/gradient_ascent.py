@@ -26,12 +26,14 @@ def gradient_ascent(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=p.lr)
     generator = ctx.generator()
-    for _ in range(p.epochs):
-        for idx in batches(len(ctx.x_forget), p.batch_size, generator):
+    loop = ctx.epochs(p.epochs, model=model, optimizer=optimizer, generator=generator)
+    for _ in loop:
+        for idx in batches(len(ctx.x_forget), p.batch_size, generator, device=ctx.device):
             optimizer.zero_grad(set_to_none=True)
             loss = -F.cross_entropy(model(ctx.x_forget[idx]), ctx.y_forget[idx])
             check_finite(loss, "gradient_ascent")
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), p.max_grad_norm)
             optimizer.step()
+            loop.add(loss)
     return model.eval()

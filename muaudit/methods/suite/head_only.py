@@ -33,18 +33,23 @@ def head_only(ctx: UnlearnContext, p: Params):
     if not isinstance(head, torch.nn.Module):
         raise ValueError(f"head_only: the model {type(model).__name__} has no `head` submodule to re-initialise")
     model.requires_grad_(False)
+    # The new head's initial weights are drawn from the method seed, on the CPU (the same on every device).
+    head.to("cpu")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(ctx.seed)  # the new head's initial weights are drawn from the method seed
+        torch.default_generator.manual_seed(ctx.seed)
         for m in head.modules():
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
+    head.to(ctx.device)
     head.requires_grad_(True)
     # eval mode for the whole model keeps any body normalisation statistics frozen as well
     model.eval()
     optimizer = torch.optim.Adam(head.parameters(), lr=p.lr)
     generator = ctx.generator()
-    for _ in range(p.epochs):
-        for idx in batches(len(ctx.x_retain), p.batch_size, generator):
+    loop = ctx.epochs(p.epochs, model=model, optimizer=optimizer, generator=generator)
+    for _ in loop:
+        for idx in batches(len(ctx.x_retain), p.batch_size, generator, device=ctx.device):
             loss = F.cross_entropy(model(ctx.x_retain[idx]), ctx.y_retain[idx])
             descend(optimizer, loss, "head_only")
+            loop.add(loss)
     return model.eval()

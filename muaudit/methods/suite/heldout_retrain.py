@@ -32,4 +32,5 @@ class Params(MethodParams):
 )
 def heldout_retrain(ctx: UnlearnContext, p: Params):
     model = seeded_model(ctx.build_model, p.seed)
-    return train_classifier(model, ctx.x_retain, ctx.y_retain, p.epochs, p.lr, p.batch_size, p.seed, p.weight_decay)
+    return train_classifier(model, ctx.x_retain, ctx.y_retain, p.epochs, p.lr, p.batch_size, p.seed, p.weight_decay,
+                            ctx.hooks)

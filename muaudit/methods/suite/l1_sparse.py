@@ -31,10 +31,12 @@ def l1_sparse(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()
     optimizer = sgd(model, p.lr, p.momentum)
     generator = ctx.generator()
-    for epoch in range(p.epochs):
+    loop = ctx.epochs(p.epochs, model=model, optimizer=optimizer, generator=generator)
+    for epoch in loop:
         gamma_t = p.gamma * (1 - epoch / p.epochs)
-        for idx in batches(len(ctx.x_retain), p.batch_size, generator):
+        for idx in batches(len(ctx.x_retain), p.batch_size, generator, device=ctx.device):
             l1 = sum(w.abs().sum() for w in model.parameters())
             loss = F.cross_entropy(model(ctx.x_retain[idx]), ctx.y_retain[idx]) + gamma_t * l1
             descend(optimizer, loss, "l1_sparse")
+            loop.add(loss)
     return model.eval()

@@ -4,7 +4,7 @@ from pydantic import Field
 from torch.nn import functional as F
 
 from muaudit.methods.base import MethodParams, UnlearnContext, descend
-from muaudit.methods.common import cycled_batches, sgd
+from muaudit.methods.common import CycledBatches, sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
 
@@ -27,12 +27,14 @@ def neggrad_plus(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()
     optimizer = sgd(model, p.lr, p.momentum)
     generator = ctx.generator()
-    forget = cycled_batches(len(ctx.x_forget), p.batch_size, ctx.generator(1))
-    for _ in range(p.epochs):
-        for idx in batches(len(ctx.x_retain), p.batch_size, generator):
+    forget = CycledBatches(len(ctx.x_forget), p.batch_size, ctx.generator(1), ctx.device)
+    loop = ctx.epochs(p.epochs, model=model, optimizer=optimizer, generator=generator, forget_batches=forget)
+    for _ in loop:
+        for idx in batches(len(ctx.x_retain), p.batch_size, generator, device=ctx.device):
             f_idx = next(forget)
             loss = p.alpha * F.cross_entropy(model(ctx.x_retain[idx]), ctx.y_retain[idx]) - (
                 1 - p.alpha
             ) * F.cross_entropy(model(ctx.x_forget[f_idx]), ctx.y_forget[f_idx])
             descend(optimizer, loss, "neggrad_plus")
+            loop.add(loss)
     return model.eval()

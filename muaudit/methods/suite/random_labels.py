@@ -27,12 +27,14 @@ def random_labels(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()
     optimizer = sgd(model, p.lr, p.momentum)
     generator = ctx.generator()
-    for _ in range(p.epochs):
+    loop = ctx.epochs(p.epochs, model=model, optimizer=optimizer, generator=generator)
+    for _ in loop:
         for x, y in ((ctx.x_forget, None), (ctx.x_retain, ctx.y_retain)):
-            for idx in batches(len(x), p.batch_size, generator):
-                target = (
-                    torch.randint(0, ctx.num_classes, (len(idx),), generator=generator) if y is None else y[idx]
-                )
+            for idx in batches(len(x), p.batch_size, generator, device=ctx.device):
+                # random labels are drawn on the CPU (from the batch-order generator), then moved
+                target = (torch.randint(0, ctx.num_classes, (len(idx),), generator=generator).to(ctx.device)
+                          if y is None else y[idx])
                 loss = F.cross_entropy(model(x[idx]), target)
                 descend(optimizer, loss, "random_labels")
+                loop.add(loss)
     return model.eval()

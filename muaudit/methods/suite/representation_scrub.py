@@ -17,7 +17,7 @@ from pydantic import Field
 from torch.nn import functional as F
 
 from muaudit.methods.base import MethodParams, UnlearnContext, descend
-from muaudit.methods.common import FeatureTap, cycled_batches, sgd
+from muaudit.methods.common import CycledBatches, FeatureTap, sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
 
@@ -54,10 +54,11 @@ def representation_scrub(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()
     optimizer = sgd(model, p.lr, p.momentum)
     generator = ctx.generator()
-    forget = cycled_batches(len(ctx.x_forget), p.batch_size, ctx.generator(1))
+    forget = CycledBatches(len(ctx.x_forget), p.batch_size, ctx.generator(1), ctx.device)
+    loop = ctx.epochs(p.epochs, model=model, optimizer=optimizer, generator=generator, forget_batches=forget)
     with FeatureTap(model, p.layer) as tap, FeatureTap(ctx.original, p.layer) as tap0:
-        for _ in range(p.epochs):
-            for idx in batches(len(ctx.x_retain), p.batch_size, generator):
+        for _ in loop:
+            for idx in batches(len(ctx.x_retain), p.batch_size, generator, device=ctx.device):
                 f_idx = next(forget)
                 with torch.no_grad():
                     ctx.original(ctx.x_retain[idx])
@@ -69,4 +70,5 @@ def representation_scrub(ctx: UnlearnContext, p: Params):
                 loss = (F.mse_loss(h_forget, targets[f_idx]) + p.beta * F.mse_loss(h_retain, h0_retain)
                         + F.cross_entropy(logits, ctx.y_retain[idx]))
                 descend(optimizer, loss, "representation_scrub")
+                loop.add(loss)
     return model.eval()

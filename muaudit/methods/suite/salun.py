@@ -36,10 +36,13 @@ def salun(ctx: UnlearnContext, p: Params):
     model.train()
     optimizer = sgd(model, p.lr, p.momentum)
     generator = ctx.generator()
-    for _ in range(p.epochs):
+    # the mask and theta0 come from the starting weights: a resumed run recomputes them before its loop
+    loop = ctx.epochs(p.epochs, model=model, optimizer=optimizer, generator=generator)
+    for _ in loop:
         for x, y in ((ctx.x_forget, None), (ctx.x_retain, ctx.y_retain)):
-            for idx in batches(len(x), p.batch_size, generator):
-                target = torch.randint(0, ctx.num_classes, (len(idx),), generator=generator) if y is None else y[idx]
+            for idx in batches(len(x), p.batch_size, generator, device=ctx.device):
+                target = (torch.randint(0, ctx.num_classes, (len(idx),), generator=generator).to(ctx.device)
+                          if y is None else y[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(model(x[idx]), target)
                 check_finite(loss, "salun")
@@ -50,4 +53,5 @@ def salun(ctx: UnlearnContext, p: Params):
                 with torch.no_grad():  # keeps masked-out weights bit-exact at theta0
                     for n, w in model.named_parameters():
                         w.copy_(torch.where(mask[n], w, theta0[n]))
+                loop.add(loss)
     return model.eval()

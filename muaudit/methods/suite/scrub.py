@@ -35,17 +35,19 @@ def scrub(ctx: UnlearnContext, p: Params):
     student, teacher = ctx.model.train(), ctx.original.eval()
     optimizer = sgd(student, p.lr, p.momentum)
     generator = ctx.generator()
-    for epoch in range(p.epochs):
+    loop = ctx.epochs(p.epochs, model=student, optimizer=optimizer, generator=generator)
+    for epoch in loop:
         if epoch < p.msteps:
-            for idx in batches(len(ctx.x_forget), p.forget_batch_size, generator):
+            for idx in batches(len(ctx.x_forget), p.forget_batch_size, generator, device=ctx.device):
                 x = ctx.x_forget[idx]
                 loss = -kl_tau(student(x), teacher(x), p.temperature)
                 descend(optimizer, loss, "scrub")
-        for idx in batches(len(ctx.x_retain), p.batch_size, generator):
+        for idx in batches(len(ctx.x_retain), p.batch_size, generator, device=ctx.device):
             x = ctx.x_retain[idx]
             logits = student(x)
             loss = p.gamma * F.cross_entropy(logits, ctx.y_retain[idx]) + p.alpha * kl_tau(
                 logits, teacher(x), p.temperature
             )
             descend(optimizer, loss, "scrub")
+            loop.add(loss)  # the min-step objective: the max-step passes only run in the first epochs
     return student.eval()

@@ -25,6 +25,15 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
+class GlobalAvgPool(nn.Module):
+    """Mean over the spatial positions: (n, c, h, w) -> (n, c). Not nn.AdaptiveAvgPool2d(1), whose CUDA
+    backward has no deterministic implementation (training on a GPU with runtime.deterministic would fail);
+    on the CPU both give the same bits."""
+
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+
+
 class ResNet18(nn.Module):
     default_layers = ("layer1", "layer2", "layer3", "layer4")
 
@@ -36,7 +45,7 @@ class ResNet18(nn.Module):
         for i, (c, stride) in enumerate(zip(widths, (1, 2, 2, 2), strict=True), start=1):
             setattr(self, f"layer{i}", nn.Sequential(BasicBlock(c_in, c, stride), BasicBlock(c, c, 1)))
             c_in = c
-        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.pool = GlobalAvgPool()
         self.head = nn.Linear(c_in, num_classes)
 
     def forward(self, x):
