@@ -103,7 +103,7 @@ def run_audit(name: str, ws: Path, timeout_s: int) -> dict:
     """A cold `muaudit run`; a timeout still reports the stages that finished (and says so)."""
     start = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "muaudit.cli", "-C", str(ws), "run"], cwd=ROOT,
+        proc = subprocess.run([sys.executable, "-m", "muaudit.runner.cli", "-C", str(ws), "run"], cwd=ROOT,
                               capture_output=True, text=True, timeout=timeout_s)
         code = str(proc.returncode)
     except subprocess.TimeoutExpired:

@@ -64,7 +64,7 @@ def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, fl
 
 
 def audit(ws: Path, workers: int = 1) -> tuple[float, float]:
-    wall, rss, _ = timed([PY, "-m", "muaudit.cli", "run", "--workers", str(workers)], ws)
+    wall, rss, _ = timed([PY, "-m", "muaudit.runner.cli", "run", "--workers", str(workers)], ws)
     return wall, rss
 
 

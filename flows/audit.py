@@ -1,6 +1,6 @@
 """The `audit` flow: run the stale stages of dvc.yaml as Prefect tasks, independent ones in parallel.
 
-DVC decides what is stale (muaudit.pipeline.make_plan); Prefect keeps no cache of its own. Each task
+DVC decides what is stale (muaudit.runner.pipeline.make_plan); Prefect keeps no cache of its own. Each task
 runs its stage's dvc.yaml cmd in a warm worker process, then records it in dvc.lock with `dvc commit`.
 A failed stage blocks only the stages that depend on it.
 """
@@ -18,18 +18,18 @@ from prefect.exceptions import MissingContextError, TerminationSignal
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from muaudit.checkpoint import remove_checkpoints
-from muaudit.failures import failure_line, write_trace
-from muaudit.interrupt import STOP
-from muaudit.pipeline import Committer, Plan, commit, lock_entry_digests, reads_lock
-from muaudit.progress import PROGRESS_ENV, Board, progress_dir
-from muaudit.stage import FLOW_RUN_ENV, PARENT_ENV
+from muaudit.runner.failures import failure_line, write_trace
+from muaudit.runner.interrupt import STOP
+from muaudit.runner.pipeline import Committer, Plan, commit, lock_entry_digests, reads_lock
+from muaudit.runner.progress import PROGRESS_ENV, Board, progress_dir
+from muaudit.runner.stage import FLOW_RUN_ENV, PARENT_ENV
 
 _POOL: Executor | None = None  # set by use_pool(); tasks submit stage work to it
 _COMMITTER: Committer | None = None  # set by use_pool(); tasks hand their finished stage to it
 
 
 class StageFailed(RuntimeError):
-    """A stage failed; the message is its one line (muaudit.failures): stage, root cause, trace file."""
+    """A stage failed; the message is its one line (muaudit.runner.failures): stage, root cause, trace file."""
 
 
 @task(name="stage")
@@ -67,7 +67,7 @@ def stages_recorded(workspace: str, run_ids: dict[str, str]) -> None:
 
 def tag_stage_hashes(workspace: str, run_ids: dict[str, str]) -> None:
     """Tag each stage's MLflow run with the digest of the dvc.lock entry its commit wrote."""
-    from muaudit import tracking
+    from muaudit.runner import tracking
 
     digests = lock_entry_digests(workspace, list(run_ids))
     client = tracking.client(workspace)
@@ -79,7 +79,7 @@ def tag_stage_hashes(workspace: str, run_ids: dict[str, str]) -> None:
 def schedule(plan: Plan, submit, poll_s: float = 0.02, board: Board | None = None) -> dict[str, str]:
     """Submit each stage once its upstream stages succeeded; returns stage -> ok | failed | blocked.
 
-    board, when given, is told of each start and end and polled for the stages' epochs (muaudit.progress)."""
+    board, when given, is told of each start and end and polled for the stages' epochs (muaudit.runner.progress)."""
     outcome: dict[str, str] = {}
     pending = list(plan.stages)
     running: dict[str, object] = {}
@@ -151,7 +151,7 @@ def use_pool(pool: Executor | None, committer: Committer | None = None) -> None:
 
 @flow(name="audit", log_prints=True)
 def audit(workspace: str, plan: dict, parent_run_id: str) -> dict[str, str]:
-    """plan is a muaudit.pipeline.Plan as a dict, so that the flow run's parameters stay plain JSON."""
+    """plan is a muaudit.runner.pipeline.Plan as a dict, so that the flow run's parameters stay plain JSON."""
     from prefect.runtime import flow_run
 
     plan = Plan(**plan)

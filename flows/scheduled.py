@@ -12,7 +12,7 @@ from pathlib import Path
 from prefect import flow
 
 from muaudit.errors import BadInputError, StageFailedError
-from muaudit.workspace import prefect_api_url
+from muaudit.runner.workspace import prefect_api_url
 
 DEPLOYMENT = "audit"
 CODE_ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +21,7 @@ CODE_ROOT = Path(__file__).resolve().parents[1]
 @flow(name="scheduled-audit", log_prints=True)
 def scheduled_audit(workspace: str, workers: int | None = None, runner: str = "local",
                     address: str | None = None) -> int:
-    from muaudit.orchestrate import run_audit
+    from muaudit.runner.orchestrate import run_audit
 
     code = run_audit(workspace, workers, runner, address)
     if code != 0:  # the flow run must show as Failed in Prefect, not Completed

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from flows.prefect_server import exit_with_parent
 from muaudit.errors import MuauditError
-from muaudit.workspace import QUIET_CONSOLE, STATE_DIR, prefect_api_url
+from muaudit.runner.workspace import QUIET_CONSOLE, STATE_DIR, prefect_api_url
 
 
 class PrefectServerError(MuauditError):
@@ -53,9 +53,9 @@ def _warm(workspace: str, parent: int) -> None:
 
 def run_in_worker(cmd: str, stage: str, env: dict[str, str]) -> tuple[int, str, str]:
     """(exit code, MLflow run id, the stage's one-line failure or "")."""
-    from muaudit import stage as stage_entry
-    from muaudit import tracking
-    from muaudit.pipeline import execute
+    from muaudit.runner import stage as stage_entry
+    from muaudit.runner import tracking
+    from muaudit.runner.pipeline import execute
 
     tracking.LAST_RUN_ID = ""
     stage_entry.LAST_FAILURE = ""

@@ -31,7 +31,7 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None, shuffle:
 
 class TrainingHooks:
     """Where a training loop reports to. These defaults do nothing (a plain call, a test); the runner's
-    subclass (muaudit.stage.StageHooks) resumes from checkpoints, saves them and shows progress.
+    subclass (muaudit.runner.stage.StageHooks) resumes from checkpoints, saves them and shows progress.
 
     state: what the loop carries from one epoch to the next, by name: modules, optimizers, batch-order
     generators, or other objects with state_dict()/load_state_dict(). Anything computed before the loop

@@ -12,8 +12,8 @@ from muaudit.extraction import extract as forward_extract
 from muaudit.extraction import resolve_layers
 from muaudit.io import atomic_dir, atomic_write_json, read_json
 from muaudit.models import build_model, load_model
+from muaudit.runner.stage import main_exit, run_stage
 from muaudit.runtime import device_of, resolve_device
-from muaudit.stage import main_exit, run_stage
 from muaudit.store import write_model_activations
 from muaudit.training import TrainingHooks
 from tasks.common import load_split

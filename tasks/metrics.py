@@ -12,7 +12,7 @@ from muaudit.controls import check_controls, control_rows
 from muaudit.io import atomic_write
 from muaudit.metrics.compute import compute_metrics
 from muaudit.metrics.table import to_frame
-from muaudit.stage import main_exit, run_stage
+from muaudit.runner.stage import main_exit, run_stage
 
 
 def metrics(metrics: MetricsParams, retrain: RetrainParams, unlearn: UnlearnParams, scenario: str,

@@ -19,16 +19,16 @@ from muaudit.io import atomic_write_bytes, atomic_write_json
 from muaudit.lineage.identity import identity_html, identity_markdown, make_identity
 from muaudit.lineage.lock import read_lock
 from muaudit.lineage.manifest import artifact_hashes, build_manifest
-from muaudit.lineage.records import stage_runs
 from muaudit.report import summary_table, write_report
 from muaudit.report.controls import instrument_check
 from muaudit.report.page import judged_columns, render
 from muaudit.report.plots import _band, _value, histograms, metric_plots, output_vs_representation
 from muaudit.report.policy import evaluate
 from muaudit.report.summary import problems_html
+from muaudit.runner.records import stage_runs
+from muaudit.runner.stage import main_exit, run_stage
+from muaudit.runner.tracking import git_commit
 from muaudit.runtime import configure
-from muaudit.stage import main_exit, run_stage
-from muaudit.tracking import git_commit
 
 
 def forget_fingerprint(split_dir: Path) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from muaudit.stage import main_exit, run_stage
+from muaudit.runner.stage import main_exit, run_stage
 from tasks.train import fit
 
 

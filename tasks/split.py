@@ -9,7 +9,7 @@ from __future__ import annotations
 from muaudit.config import DataParams, SplitParams
 from muaudit.data import get_dataset, make_roles, write_split
 from muaudit.data.split import requested_ids
-from muaudit.stage import main_exit, run_stage
+from muaudit.runner.stage import main_exit, run_stage
 
 
 def split(data: DataParams, split: SplitParams, out: str) -> dict:

@@ -24,8 +24,8 @@ from muaudit.methods import UnlearnContext, registry
 from muaudit.methods.base import MethodParams
 from muaudit.methods.registry import MethodSpec
 from muaudit.models import build_model, load_model, save_model
+from muaudit.runner.stage import main_exit, run_stage
 from muaudit.runtime import device_of, resolve_device
-from muaudit.stage import main_exit, run_stage
 from muaudit.training import TrainingHooks, seeded_model
 from tasks.common import SplitTensors, accuracies, load_split
 

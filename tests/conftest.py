@@ -99,5 +99,5 @@ def stop(proc: subprocess.Popen, timeout_s: float = 20) -> None:
 
 def muaudit(ws: Path, *args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run this checkout's CLI (python -m from the repo root, so a worktree tests its own code)."""
-    return subprocess.run([sys.executable, "-m", "muaudit.cli", "-C", str(ws), *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "muaudit.runner.cli", "-C", str(ws), *args], capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})

@@ -17,8 +17,8 @@ from muaudit.checkpoint import AUTO_INTERVAL_S, Checkpointer, remove_checkpoints
 from muaudit.data import get_dataset, make_roles
 from muaudit.methods import UnlearnContext, registry
 from muaudit.models import build_model
+from muaudit.runner.stage_hooks import StageHooks
 from muaudit.runtime import configure
-from muaudit.stage_hooks import StageHooks
 from muaudit.training import TrainingHooks, seeded_model, train_classifier
 
 
@@ -195,7 +195,7 @@ def test_checkpoints_are_removed_per_stage_and_for_stages_no_longer_stale(tmp_pa
 
 
 def test_stage_hooks_report_each_epoch_to_the_progress_file(digits, tmp_path: Path):
-    from muaudit.progress import ProgressWriter
+    from muaudit.runner.progress import ProgressWriter
 
     hooks = Hooks(tmp_path)
     hooks.progress = ProgressWriter(tmp_path / "train.jsonl")

@@ -11,7 +11,7 @@ import tasks.extract
 import tasks.split
 import tasks.train
 from muaudit.models import build_model, save_model
-from muaudit.stage import NO_TRACKING_ENV
+from muaudit.runner.stage import NO_TRACKING_ENV
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""muaudit.failures: a failed stage is one line (stage, where, root cause, trace file); the full trace is in
+"""muaudit.runner.failures: a failed stage is one line (stage, where, root cause, trace file); the full trace is in
 the file and on the stage's MLflow run."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from muaudit.errors import BadInputError
-from muaudit.failures import StepError, root_cause
 from muaudit.metrics import registry
 from muaudit.metrics.compute import metrics_table
 from muaudit.metrics.context import ArrayStore, Context
-from muaudit.stage import run_stage
+from muaudit.runner.failures import StepError, root_cause
+from muaudit.runner.stage import run_stage
 
 
 def _stage(tmp_path: Path, body, capsys) -> tuple[int, str]:

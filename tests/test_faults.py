@@ -38,7 +38,7 @@ def lock_stages(ws: Path) -> set[str]:
 
 def start(ws: Path, env: dict[str, str]) -> subprocess.Popen:
     """`muaudit run` in its own process group."""
-    return subprocess.Popen([sys.executable, "-m", "muaudit.cli", "-C", str(ws), "run", "--workers", "2"],
+    return subprocess.Popen([sys.executable, "-m", "muaudit.runner.cli", "-C", str(ws), "run", "--workers", "2"],
                             cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

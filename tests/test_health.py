@@ -15,7 +15,7 @@ import tasks.unlearn
 from muaudit.data import get_dataset, make_roles, write_split
 from muaudit.health import DivergedError, check_loss, check_weights
 from muaudit.models import build_model
-from muaudit.stage import NO_TRACKING_ENV
+from muaudit.runner.stage import NO_TRACKING_ENV
 from muaudit.training import seeded_model, train_classifier
 
 

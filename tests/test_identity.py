@@ -16,7 +16,7 @@ from muaudit.lineage.identity import (
     make_identity,
 )
 from muaudit.lineage.manifest import MANIFEST, build_manifest
-from muaudit.lineage.verify import verify
+from muaudit.runner.verify import verify
 
 INPUTS = ["data/split", "data/models"]
 

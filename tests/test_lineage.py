@@ -11,7 +11,7 @@ import yaml
 from muaudit.lineage import signing
 from muaudit.lineage.hashing import dvc_md5
 from muaudit.lineage.manifest import MANIFEST, artifact_hashes, build_manifest
-from muaudit.lineage.verify import verify
+from muaudit.runner.verify import verify
 
 
 def _workspace(tmp_path: Path) -> Path:

@@ -37,7 +37,7 @@ def cache_files(ws: Path) -> set[str]:
 def test_serve_without_a_prefect_server_fails_clearly(tiny_workspace: Path, tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # no profile that could name a server
-    out = subprocess.run([sys.executable, "-m", "muaudit.cli", "-C", str(tiny_workspace), "serve", "--interval", "5"],
+    out = subprocess.run([sys.executable, "-m", "muaudit.runner.cli", "-C", str(tiny_workspace), "serve", "--interval", "5"],
                          capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
     assert out.returncode == 2
     assert "PREFECT_API_URL" in out.stderr and "prefect server start" in out.stderr
@@ -45,7 +45,7 @@ def test_serve_without_a_prefect_server_fails_clearly(tiny_workspace: Path, tmp_
 
 def test_second_audit_on_a_busy_workspace_exits_with_a_clear_message(tiny_workspace: Path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from muaudit.workspace import exclusive\n"
+        [sys.executable, "-c", "import sys; from muaudit.runner.workspace import exclusive\n"
          f"with exclusive({str(tiny_workspace)!r}):\n    print('held', flush=True); sys.stdin.read()"],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -133,7 +133,7 @@ def _completed_runs(api_url: str) -> int:
 @pytest.mark.slow
 def test_scheduled_audit_runs_and_records_a_noop(audited: Path, mlflow_server: str, prefect_server: str):
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "MLFLOW_TRACKING_URI": mlflow_server}
-    serve = subprocess.Popen([sys.executable, "-m", "muaudit.cli", "-C", str(audited), "serve", "--interval", "5"],
+    serve = subprocess.Popen([sys.executable, "-m", "muaudit.runner.cli", "-C", str(audited), "serve", "--interval", "5"],
                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     try:

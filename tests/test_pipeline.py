@@ -1,4 +1,4 @@
-"""muaudit.pipeline: what DVC plans, and the batched commit that records finished stages in dvc.lock."""
+"""muaudit.runner.pipeline: what DVC plans, and the batched commit that records finished stages in dvc.lock."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from muaudit.pipeline import Committer, commit, lock_entry_digests, make_plan
+from muaudit.runner.pipeline import Committer, commit, lock_entry_digests, make_plan
 
 
 def _run_split(ws: Path) -> None:

@@ -8,8 +8,8 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from flows.audit import schedule
-from muaudit.pipeline import Plan
-from muaudit.progress import PIPED_EPOCH_EVERY_S, Board, ProgressWriter, format_duration
+from muaudit.runner.pipeline import Plan
+from muaudit.runner.progress import PIPED_EPOCH_EVERY_S, Board, ProgressWriter, format_duration
 
 
 class Clock:

@@ -48,5 +48,5 @@ class Stop:
 
 STOP = Stop()  # the process's stop request: signals are process-wide state
 # The log line goes where the audit logs (its file handler on the root logger), never to stderr on its own:
-# the terminal gets the one line of muaudit.cli.
+# the terminal gets the one line of muaudit.runner.cli.
 logging.getLogger("muaudit").addHandler(logging.NullHandler())

@@ -11,7 +11,7 @@ def stage_runs(workspace: Path, stages: list[str]) -> dict[str, dict[str, str]]:
     """{stage: {run_id, git_commit, prefect_flow_run_id, start}}; empty when there is no MLflow store."""
     if not os.environ.get("MLFLOW_TRACKING_URI") and not (workspace / "mlflow.db").exists():
         return {}
-    from muaudit import tracking
+    from muaudit.runner import tracking
 
     cl = tracking.client(workspace)
     exp = cl.get_experiment_by_name(tracking.EXPERIMENT)

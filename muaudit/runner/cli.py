@@ -9,18 +9,18 @@ import sys
 from pathlib import Path
 
 from muaudit.errors import MuauditError
-from muaudit.interrupt import MESSAGES, STOP
+from muaudit.runner.interrupt import MESSAGES, STOP
 
 
 def cmd_run(args) -> int:
-    from muaudit.orchestrate import run_audit
+    from muaudit.runner.orchestrate import run_audit
 
     return run_audit(args.workspace, args.workers, args.runner, args.address, args.strict)
 
 
 def cmd_serve(args) -> int:
     from muaudit.config import load_params
-    from muaudit.workspace import prefect_env
+    from muaudit.runner.workspace import prefect_env
 
     ws = Path(args.workspace).resolve()
     load_params(ws / "params.yaml")
@@ -33,7 +33,7 @@ def cmd_serve(args) -> int:
 
 def cmd_status(args) -> int:
     from muaudit.config import load_params
-    from muaudit.pipeline import make_plan
+    from muaudit.runner.pipeline import make_plan
     from muaudit.validate import validate_inputs
 
     ws = Path(args.workspace).resolve()
@@ -87,7 +87,7 @@ def cmd_layers(args) -> int:
 
 
 def cmd_lineage(args) -> int:
-    from muaudit.lineage.chain import lineage
+    from muaudit.runner.lineage import lineage
 
     filters = {k: v for k in ("model", "reference", "metric", "layer", "role") if (v := getattr(args, k)) is not None}
     for line in lineage(Path(args.workspace), args.path, filters):
@@ -96,7 +96,7 @@ def cmd_lineage(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from muaudit.lineage.verify import verify
+    from muaudit.runner.verify import verify
 
     findings = verify(Path(args.workspace), manifest=args.manifest)
     for note in findings.notes:

@@ -242,7 +242,7 @@ class Committer:
         try:
             self._thread.join()
         except KeyboardInterrupt:  # a stop during the last commits: they finish first (nothing computed is lost;
-            self._thread.join()   # muaudit.interrupt raises once, so this second wait is not interrupted)
+            self._thread.join()   # muaudit.runner.interrupt raises once, so this second wait is not interrupted)
             raise
         return dict(self.errors)
 

@@ -60,7 +60,7 @@ def check_mlflow(workspace: Path, stage_names: list[str], findings: Findings) ->
         return
     import tempfile
 
-    from muaudit import tracking
+    from muaudit.runner import tracking
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     cl = tracking.client(workspace)

@@ -3,7 +3,7 @@
 A stage runs the same way from `dvc repro` (its cmd in a fresh interpreter) and from `muaudit run`
 (the same argv in a warm worker process); only the parent run id, the Prefect flow-run id and the
 progress folder differ, and they arrive through the environment. The body gets the stage's hooks
-(muaudit.stage_hooks: checkpoints, loss curve, progress, device).
+(muaudit.runner.stage_hooks: checkpoints, loss curve, progress, device).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from muaudit import failures
 from muaudit.config import Params, load_params
 from muaudit.errors import MuauditError
 from muaudit.io import sha256_tree
+from muaudit.runner import failures
+from muaudit.runner.stage_hooks import StageHooks
 from muaudit.runtime import configure
-from muaudit.stage_hooks import StageHooks
 
 PARENT_ENV = "MUAUDIT_PARENT_RUN_ID"
 FLOW_RUN_ENV = "MUAUDIT_FLOW_RUN_ID"
@@ -42,7 +42,7 @@ def run_stage(
 ) -> int:
     """Parse argv, apply runtime settings, run body inside an MLflow run; return the exit code.
 
-    body returns the metrics to record. Errors become one line (muaudit.failures: the root cause, and where
+    body returns the metrics to record. Errors become one line (muaudit.runner.failures: the root cause, and where
     the full trace went) and exit code 2 for bad input, 1 for anything else. Under `dvc repro` the line goes
     to stderr; in a warm worker of `muaudit run` it is left in LAST_FAILURE for the worker to hand back.
     """
@@ -62,7 +62,7 @@ def run_stage(
             body(params, args, hooks)
             hooks.finished(recorded_by_dvc=not os.environ.get(PARENT_ENV))
             return 0
-        from muaudit import tracking
+        from muaudit.runner import tracking
 
         tags = {"muaudit.invocation": "muaudit" if os.environ.get(PARENT_ENV) else "dvc"}
         if os.environ.get(FLOW_RUN_ENV):

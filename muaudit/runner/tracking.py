@@ -14,8 +14,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from muaudit.interrupt import STOP
 from muaudit.io import pid_alive
+from muaudit.runner.interrupt import STOP
 
 EXPERIMENT = os.environ.get("MUAUDIT_EXPERIMENT", "muaudit")
 LAST_RUN_ID = ""  # the run most recently opened in this process, for the orchestrator to tag
@@ -147,7 +147,7 @@ def run(name: str, workspace: str | Path = ".", parent_run_id: str | None = None
     try:
         yield recorder
     except BaseException as err:
-        # a stop signal ends the run KILLED, also when the stop surfaced as another error (muaudit.interrupt)
+        # a stop signal ends the run KILLED, also when the stop surfaced as another error (muaudit.runner.interrupt)
         killed = isinstance(err, KeyboardInterrupt) or STOP.signum
         cl.set_terminated(recorder.run_id, status="KILLED" if killed else "FAILED")
         raise

@@ -1,8 +1,8 @@
 """The runner's side of a stage's training loops: resume and checkpoints (muaudit.checkpoint), the loss per
 epoch in the stage's MLflow run (`loss`, step = epoch), progress events for `muaudit run`
-(muaudit.progress), the device the tensors ended on, and the peak GPU memory.
+(muaudit.runner.progress), the device the tensors ended on, and the peak GPU memory.
 
-muaudit.stage creates one StageHooks per stage run and hands it to the stage body, which passes it to its
+muaudit.runner.stage creates one StageHooks per stage run and hands it to the stage body, which passes it to its
 training loops (muaudit.training.Epochs) and reports its device through it.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from muaudit.checkpoint import Checkpointer, checkpoint_dir, remove_checkpoints
 from muaudit.io import sha256_file, sha256_tree
-from muaudit.progress import ProgressWriter
+from muaudit.runner.progress import ProgressWriter
 from muaudit.runtime import peak_memory_mib, reset_peak_memory, resolve_device
 from muaudit.training import TrainingHooks
 

@@ -13,8 +13,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from muaudit.failures import LOG_DIR
-from muaudit.workspace import REPORT
+from muaudit.runner.failures import LOG_DIR
+from muaudit.runner.workspace import REPORT
 
 RUNNERS = ("local", "dask")
 RESULT_STAGES = ("metrics", "report")  # the stages whose outputs are the audit's result (verdicts, report)
@@ -76,14 +76,14 @@ def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "
     if failures:
         print("error: at least one method failed; see the report", file=sys.stderr)
         return 1
-    from muaudit.strict import failed_controls as _failed
+    from muaudit.runner.strict import failed_controls as _failed
 
     failed_controls = _failed(ws)
     if failed_controls and not strict:
         print(f"warning: control(s) failed the instrument check: {', '.join(failed_controls)}; see the report",
               file=sys.stderr)
     if strict:
-        from muaudit.strict import strict_failures
+        from muaudit.runner.strict import strict_failures
 
         failures = strict_failures(ws)
         for line in failures:
@@ -95,12 +95,12 @@ def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "
 
 def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> dict[str, str]:
     """Check, plan, run the stale stages and record the audit run; returns stage -> ok | failed | blocked."""
-    from muaudit import tracking
     from muaudit.checkpoint import remove_checkpoints_except
     from muaudit.config import load_params
-    from muaudit.pipeline import make_plan
+    from muaudit.runner import tracking
+    from muaudit.runner.pipeline import make_plan
+    from muaudit.runner.workspace import exclusive, prefect_env
     from muaudit.validate import validate_inputs
-    from muaudit.workspace import exclusive, prefect_env
 
     # The file's shape, keys, types and ranges are checked before the lock, the plan or MLflow touch the
     # workspace. The checks that import the method and metric code and load the dataset (3 s) run only
@@ -135,7 +135,7 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
             else:
                 try:
                     outcome = _run_flow(ws, plan, workers, parent.run_id, runner, address, executor)
-                except BaseException:  # interrupted (muaudit.interrupt), or the flow itself broke
+                except BaseException:  # interrupted (muaudit.runner.interrupt), or the flow itself broke
                     _after_interrupt(ws)
                     raise
             current = all(outcome.get(s, "ok") == "ok" for s in RESULT_STAGES)
@@ -155,8 +155,8 @@ def _after_interrupt(ws: Path) -> None:
     """The flow ended early: stop the stages, end the MLflow runs their workers left RUNNING and remove their
     temporaries now, not at the next audit."""
     from flows.workers import stop_workers
-    from muaudit import tracking
     from muaudit.io import sweep_stale_temps
+    from muaudit.runner import tracking
 
     stop_workers()  # the flow stopped them if it was running; the pool may not have reached it
     tracking.reap_dead_runs(ws)
@@ -193,8 +193,8 @@ def _last_good_report(ws: Path) -> str | None:
 
 def _recover(ws: Path) -> None:
     """Clean up after an audit that was killed: its temporaries and the MLflow runs it left RUNNING."""
-    from muaudit import tracking
     from muaudit.io import sweep_stale_temps
+    from muaudit.runner import tracking
 
     for path in sweep_stale_temps(ws / "data"):
         print(f"removed the leftover of a killed writer: {path.relative_to(ws)}")
@@ -218,7 +218,7 @@ def _method_failures(ws: Path) -> dict[str, str]:
 
 def _check_runner(runner: str, address: str | None) -> None:
     from muaudit.errors import BadInputError
-    from muaudit.workspace import prefect_api_url
+    from muaudit.runner.workspace import prefect_api_url
 
     if runner == "dask" and address and not prefect_api_url():
         raise BadInputError("PREFECT_API_URL: not set; Dask workers on other machines report to a "
@@ -231,7 +231,7 @@ def _run_flow(ws: Path, plan, workers: int, parent_run_id: str, runner: str, add
 
     from flows.audit import audit, dask_runner, stages_recorded, task_runner, use_pool
     from flows.workers import wait_prefect_api
-    from muaudit.pipeline import Committer
+    from muaudit.runner.pipeline import Committer
 
     where = f"Dask at {address}" if runner == "dask" and address else f"{workers} {runner} worker(s)"
     print(f"Running {len(plan.stages)} stale stage(s) on {where}: {', '.join(plan.stages)}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from muaudit.errors import BadInputError
 from muaudit.lineage.lock import LockedStage, producer, producers, read_lock
-from muaudit.lineage.records import stage_runs
+from muaudit.runner.records import stage_runs
 
 MODEL_IN_PATH = re.compile(r"(?:models/|model=)([^/]+)")
 
