@@ -21,12 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from muaudit.blocks import Block, TrainParams, supplied_problem
 from muaudit.errors import BadInputError
-
-
-class Block(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
 
 REGISTRIES = "registries"  # validation context key: False skips the checks that import the method/metric code
 
@@ -55,15 +51,6 @@ class SplitParams(Block):
 class ModelParams(Block):
     name: str = "small_cnn"  # a registry name, or a user builder as "my_pkg.models:build"
     kwargs: dict[str, Any] = {}  # keyword arguments for the builder
-
-
-class TrainParams(Block):
-    seed: int = 0
-    epochs: int = Field(30, ge=1)
-    lr: float = Field(1e-3, gt=0)  # Adam learning rate
-    batch_size: int = Field(64, ge=1)
-    weight_decay: float = Field(0.0, ge=0)
-    weights: str | None = None  # a supplied original (safetensors under supplied/original/): not trained
 
 
 class RetrainParams(Block):
@@ -199,24 +186,10 @@ class Params(Block):
         return self
 
 
-SUPPLIED = Path("supplied")  # the one folder whose subfolders dvc.yaml tracks as inputs given by the user
-
-
 def supplied_under(key: str, path: str | None, sub: str) -> None:
     problem = supplied_problem(path, sub)
     if problem:
         raise ValueError(f"{key}: {problem}")
-
-
-def supplied_problem(path: str | None, sub: str) -> str | None:
-    """User files must lie under supplied/<sub>/ in the workspace: that folder is a DVC dependency, so
-    changing the file reruns the stages that read it (a path elsewhere would change unseen)."""
-    if path is None:
-        return None
-    p = Path(path)
-    if p.is_absolute() or ".." in p.parts or p.parts[:2] != (SUPPLIED.name, sub) or len(p.parts) < 3:
-        return f"'{path}' must be a relative path under {SUPPLIED / sub}/ (a DVC dependency)"
-    return None
 
 
 def _unknown(key: str, value: str, known: list[str]) -> str:

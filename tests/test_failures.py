@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from muaudit.errors import BadInputError
+from muaudit.errors import BadInputError, StepError, root_cause
 from muaudit.metrics import registry
 from muaudit.metrics.compute import metrics_table
 from muaudit.metrics.context import ArrayStore, Context
-from muaudit.runner.failures import StepError, root_cause
 from muaudit.runner.stage import run_stage
 
 

@@ -7,13 +7,12 @@ import time
 from pathlib import Path
 
 from muaudit.data.checks import check_forget_size
-from muaudit.errors import BadInputError
+from muaudit.errors import BadInputError, StepError
 from muaudit.io import read_json
 from muaudit.metrics import registry
 from muaudit.metrics.band import band_and_verdicts
 from muaudit.metrics.context import Context
 from muaudit.metrics.table import row, to_frame
-from muaudit.runner.failures import StepError
 
 
 def model_status(models_root: str | Path, model_id: str) -> dict:

@@ -20,10 +20,11 @@ def cmd_run(args) -> int:
 
 def cmd_serve(args) -> int:
     from muaudit.config import load_params
-    from muaudit.runner.workspace import prefect_env
+    from muaudit.runner.workspace import prefect_env, project_code
 
     ws = Path(args.workspace).resolve()
     load_params(ws / "params.yaml")
+    project_code(ws)
     prefect_env()
     from flows.scheduled import serve
 

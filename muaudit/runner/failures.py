@@ -13,25 +13,9 @@ import time
 import traceback
 from pathlib import Path
 
-from muaudit.errors import BadInputError, MuauditError, StageFailedError
+from muaudit.errors import BadInputError, root_cause
 
 LOG_DIR = Path(".muaudit/logs")
-
-
-class StepError(StageFailedError):
-    """An unexpected error inside a named step of a stage; the message names the step and the root cause,
-    the chained cause keeps the traceback for the log."""
-
-    def __init__(self, where: str, err: BaseException):
-        super().__init__(f"{where}: {root_cause(err)}")
-
-
-def root_cause(err: BaseException) -> str:
-    """One line: a muaudit error's own message, else the type and the first line of the message."""
-    if isinstance(err, MuauditError):
-        return str(err)
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
 def needs_trace(err: BaseException) -> bool:

@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from muaudit.runner.failures import LOG_DIR
-from muaudit.runner.workspace import REPORT
+from muaudit.runner.workspace import REPORT, project_code
 
 RUNNERS = ("local", "dask")
 RESULT_STAGES = ("metrics", "report")  # the stages whose outputs are the audit's result (verdicts, report)
@@ -50,6 +50,7 @@ def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "
         raise BadInputError(f"--workers: expected a positive number of stages at once, got {workers}")
     ws = Path(workspace).resolve()
     os.chdir(ws)
+    project_code(ws)
     try:
         outcome = _audit(ws, workers, runner, address)
     except MuauditError:  # refused before any stage ran (bad params or data, a busy workspace)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from muaudit.errors import MuauditError
+from muaudit.errors import BadInputError, MuauditError
 
 STATE_DIR = ".muaudit"
 REPORT = Path("data/report/index.html")
@@ -15,6 +16,20 @@ REPORT = Path("data/report/index.html")
 
 class WorkspaceBusy(MuauditError):
     exit_code = 1
+
+
+def project_code(workspace: Path) -> None:
+    """Make the workspace's flows/ and tasks/ importable, as `python -m tasks.<stage>` finds them under `dvc repro`.
+
+    They are folders of the project, not installed packages (bare names like `tasks` would collide in
+    site-packages). Appended, not prepended: muaudit itself keeps resolving to the installed package.
+    """
+    for folder in ("flows", "tasks"):
+        if not (workspace / folder / "__init__.py").is_file():
+            raise BadInputError(f"{workspace / folder}: missing; a workspace is a muaudit project folder "
+                                "(dvc.yaml runs its tasks/, `muaudit run` its flows/)")
+    if str(workspace) not in sys.path:
+        sys.path.append(str(workspace))
 
 
 def prefect_env() -> None:

@@ -18,7 +18,7 @@ class Params(MethodParams):
     @field_validator("weights")
     @classmethod
     def _under_supplied(cls, weights: str) -> str:
-        from muaudit.config import supplied_problem
+        from muaudit.blocks import supplied_problem
 
         problem = supplied_problem(weights, "external")
         if problem:

@@ -7,7 +7,7 @@ It uses the retrain recipe (seeded init, Adam, seeded batch order); unlearn stag
 
 from pydantic import Field
 
-from muaudit.config import TrainParams
+from muaudit.blocks import TrainParams
 from muaudit.methods.base import MethodParams, UnlearnContext
 from muaudit.methods.registry import register_method
 from muaudit.training import seeded_model, train_classifier
