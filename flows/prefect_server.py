@@ -1,4 +1,4 @@
-"""The temporary Prefect server of one `muaudit run`: uvicorn serving Prefect's app, in a session of its own.
+"""The temporary Prefect server of one `muaudit run` (muaudit.runner.prefect_adapter.serve_app), in a session of its own.
 
 `python -m flows.prefect_server PORT PARENT_PID`. In its own session, a Ctrl-C at the terminal or a SIGTERM
 to the audit's process group does not stop the server under the flow that still reports to it; the audit
@@ -23,10 +23,9 @@ def exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
 
 def main(port: int, parent: int) -> None:
     threading.Thread(target=exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
-    import uvicorn
+    from muaudit.runner.prefect_adapter import serve_app
 
-    uvicorn.run("prefect.server.api.server:create_app", factory=True, host="127.0.0.1", port=port,
-                log_level="error", lifespan="on")
+    serve_app(port)
 
 
 if __name__ == "__main__":

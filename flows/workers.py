@@ -17,6 +17,7 @@ from pathlib import Path
 
 from flows.prefect_server import exit_with_parent
 from muaudit.errors import MuauditError
+from muaudit.runner import prefect_adapter
 from muaudit.runner.workspace import QUIET_CONSOLE, STATE_DIR, prefect_api_url
 
 
@@ -113,6 +114,7 @@ def prefect_api(workspace: str) -> Iterator[None]:
     workers' imports.
     Call prefect_env() first: Prefect reads its environment on import.
     """
+    prefect_adapter.check_version()
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     if prefect_api_url():
@@ -123,7 +125,7 @@ def prefect_api(workspace: str) -> Iterator[None]:
         port = sock.getsockname()[1]
     log = open(Path(workspace) / STATE_DIR / "prefect-server.log", "w")
     env = {k: v for k, v in os.environ.items() if k not in QUIET_CONSOLE}  # its own errors go to its log
-    env.update({"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"})
+    env.update(prefect_adapter.SERVER_ENV)
     # flows.prefect_server: uvicorn serving Prefect's app in a session of its own, gone when this process is
     server = subprocess.Popen([sys.executable, "-m", "flows.prefect_server", str(port), str(os.getpid())],
                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -185,14 +187,8 @@ _LOG_HANDLER = "muaudit-audit-log"
 
 def _drain_prefect_logs() -> None:
     """Send the flow's buffered logs and events while the server still listens (Prefect would at exit)."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    for worker in (APILogWorker, EventsWorker):
-        try:
-            worker.drain_all(timeout=10)
-        except Exception as err:  # logs are a convenience: the audit's records are in MLflow and dvc.lock
-            print(f"warning: Prefect {worker.__name__} did not drain: {err}")
+    for line in prefect_adapter.drain_workers():
+        print(line)
 
 
 def wait_prefect_api(timeout_s: float = 120.0) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from muaudit.errors import BadInputError
+from muaudit.runner import dvc_adapter
 
 
 @dataclass
@@ -52,45 +53,27 @@ def _describe(changes: list) -> list[str]:
     return out
 
 
-@contextmanager
-def repo(workspace: str | Path) -> Iterator:
-    import logging
-
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
-    logging.getLogger("dvc").setLevel(logging.WARNING)  # "Updating lock file" per stage is noise here
-
-    try:
-        with Repo(str(workspace)) as r:
-            yield r
-    except DvcException as err:
-        raise BadInputError(f"dvc.yaml: {err}") from None
-
-
 def make_plan(workspace: str | Path = ".") -> Plan:
     """Ask DVC which stages are stale, add everything downstream of them, order topologically."""
-    import networkx as nx
-
-    with repo(workspace) as r:
-        status = r.status()
-        graph = r.index.graph  # edge u -> v: stage u depends on stage v
-        by_name = {s.addressing: s for s in graph.nodes}
-        order = [s.addressing for s in reversed(list(nx.topological_sort(graph)))]
-        stale = set(status)
-        reasons = {name: _describe(changes) for name, changes in status.items()}
-        for name in list(stale):
-            for dependent in nx.ancestors(graph, by_name[name]):
-                if dependent.addressing not in stale:
-                    stale.add(dependent.addressing)
-                    reasons.setdefault(dependent.addressing, [f"upstream stage '{name}' will rerun"])
-        stages = [s for s in order if s in stale]
-        upstream = {
-            name: sorted(d.addressing for d in graph.successors(by_name[name]) if d.addressing in stale)
-            for name in stages
-        }
-        cmds = {name: by_name[name].cmd for name in stages}
-    return Plan(stages, reasons, upstream, cmds, order)
+    g = dvc_adapter.graph(workspace)
+    stale = set(g.status)
+    reasons = {name: _describe(changes) for name, changes in g.status.items()}
+    dependents: dict[str, list[str]] = {name: [] for name in g.order}
+    for name, deps in g.depends_on.items():
+        for dep in deps:
+            dependents[dep].append(name)
+    todo = sorted(stale)
+    while todo:  # everything downstream of a stale stage reruns too
+        name = todo.pop()
+        for dependent in dependents[name]:
+            if dependent not in stale:
+                stale.add(dependent)
+                reasons.setdefault(dependent, [f"upstream stage '{name}' will rerun"])
+                todo.append(dependent)
+    stages = [s for s in g.order if s in stale]
+    upstream = {name: [d for d in g.depends_on[name] if d in stale] for name in stages}
+    cmds = {name: g.cmds[name] for name in stages}
+    return Plan(stages, reasons, upstream, cmds, g.order)
 
 
 # Stage modules that read dvc.lock (the report's lineage and identity): `muaudit run` starts them only once
@@ -146,36 +129,10 @@ def _commit_lock(workspace: str | Path) -> Iterator[None]:
 
 
 def commit(workspace: str | Path, stages: list[str]) -> dict[str, str]:
-    """Record finished stages in dvc.lock and the DVC cache as `dvc repro` would, several in one pass.
-
-    The same steps as `dvc commit --force <stage>` (hash outs and deps, store outs in the cache, write the
-    lock entry), but dvc.lock is parsed and rewritten once for all the stages, not once each: that file
-    handling is most of a commit's 0.5 s. Returns stage -> error for the stages that could not be recorded.
-    """
-    from dvc.repo import lock_repo
-    from dvc.stage import PipelineStage
-
-    errors: dict[str, str] = {}
-    with _commit_lock(workspace), repo(workspace) as r, lock_repo(r):
-        # by name, not addressing: addressing is relative to the current directory, not to the workspace
-        by_name = {s.name: s for s in r.index.stages if isinstance(s, PipelineStage)}
-        done = []
-        for name in stages:
-            try:
-                stage = by_name[name]
-                stage.save()
-                # relink=False: the workspace copy is left as the stage wrote it (downstream stages may be
-                # reading it right now); with DVC's copy cache relinking would only rewrite the same bytes.
-                stage.commit(relink=False)
-                done.append(stage)
-            except Exception as err:  # one unrecordable stage must not keep the others out of dvc.lock
-                errors[name] = f"{type(err).__name__}: {err}"
-        files: dict[str, list] = {}
-        for stage in done:
-            files.setdefault(stage.dvcfile.path, []).append(stage)
-        for group in files.values():
-            group[0].dvcfile.dump_stages(group, update_pipeline=False)
-    return errors
+    """Record finished stages in dvc.lock and the DVC cache as `dvc repro` would (dvc_adapter.commit), one
+    writer at a time; returns stage -> error for the stages that could not be recorded."""
+    with _commit_lock(workspace):
+        return dvc_adapter.commit(workspace, stages)
 
 
 class Committer:

@@ -1,0 +1,74 @@
+"""muaudit.runner.dvc_adapter: the DVC internals it uses still mean what DVC's own commands mean."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from muaudit.runner import dvc_adapter
+from muaudit.runner.versions import ToolVersionError
+
+DVC = [sys.executable, "-m", "dvc"]
+DVC_YAML = """\
+stages:
+  first:
+    cmd: python -c "open('a.txt','w').write(open('in.txt').read().upper())"
+    deps: [in.txt]
+    outs: [a.txt]
+  second:
+    cmd: python -c "open('b.txt','w').write(open('a.txt').read() * 2)"
+    deps: [a.txt]
+    outs: [b.txt]
+"""
+
+
+@pytest.fixture
+def two_stages(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # as `muaudit run`: DVC resolves a stage's paths from the current directory
+    subprocess.run([*DVC, "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "dvc.yaml").write_text(DVC_YAML)
+    (tmp_path / "in.txt").write_text("abc")
+    return tmp_path
+
+
+def test_graph_and_commit_agree_with_dvc_status(two_stages: Path):
+    ws = two_stages
+    g = dvc_adapter.graph(ws)
+    assert g.order == ["first", "second"]
+    assert g.depends_on == {"first": [], "second": ["first"]}
+    assert set(g.status) == {"first", "second"}  # never run: both stale
+    assert "open('in.txt')" in g.cmds["first"]
+
+    (ws / "a.txt").write_text("ABC")
+    (ws / "b.txt").write_text("ABCABC")
+    assert dvc_adapter.commit(ws, ["first", "second"]) == {}
+    # DVC's own command agrees: what the adapter recorded is what `dvc commit` would have
+    out = subprocess.run([*DVC, "status"], cwd=ws, capture_output=True, text=True, check=True).stdout
+    assert "up to date" in out
+    assert dvc_adapter.graph(ws).status == {}
+
+    (ws / "in.txt").write_text("abcd")
+    assert set(dvc_adapter.graph(ws).status) == {"first"}  # downstream propagation is the planner's job
+
+
+def test_a_stage_that_cannot_be_recorded_leaves_the_others_recorded(two_stages: Path):
+    (two_stages / "a.txt").write_text("ABC")  # second never wrote b.txt
+    errors = dvc_adapter.commit(two_stages, ["first", "second"])
+    assert list(errors) == ["second"]
+    assert set(dvc_adapter.graph(two_stages).status) == {"second"}
+
+
+@pytest.mark.parametrize("installed", ["3.48.0", "4.0.0", "2.58.2"])
+def test_outside_the_tested_range_is_one_line(installed: str):
+    with pytest.raises(ToolVersionError) as err:
+        dvc_adapter.check_version(installed)
+    line = str(err.value)
+    assert "\n" not in line and f"dvc {installed}" in line and ">=3.67.1,<4" in line
+
+
+def test_the_installed_dvc_is_in_the_tested_range():
+    assert dvc_adapter.check_version() == subprocess.run(
+        [*DVC, "--version"], capture_output=True, text=True, check=True).stdout.strip()
