@@ -70,7 +70,10 @@ class UnlearnParams(BaseModel):
     """`methods` plus one block per method; each block is checked against that method's own params."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    methods: list[str] = ["finetune", "gradient_ascent", "random_labels"]
+    # every method whose defaults are swept (docs/methods-sweep.md); the last two are the instrument controls
+    methods: list[str] = ["finetune", "gradient_ascent", "neggrad_plus", "random_labels", "l1_sparse", "salun",
+                          "scrub", "bad_teacher", "ssd", "boundary_shrink", "fisher_forgetting",
+                          "representation_scrub", "head_only", "heldout_retrain"]
 
     @model_validator(mode="after")
     def _check_method_blocks(self, info: ValidationInfo) -> UnlearnParams:
@@ -246,3 +249,27 @@ def load_params(path: str | Path = "params.yaml", registries: bool = True) -> Pa
         where = f" at line {mark.line + 1}" if mark else ""
         raise BadInputError(f"{path}: not valid YAML{where}") from None
     return parse_params(raw, str(path), registries)
+
+
+def defaults_document() -> dict[str, Any]:
+    """Every key of params.yaml with the value the code uses when the key is absent: the blocks' defaults,
+    one block per registered method that has defaults, one per enabled metric that has knobs.
+
+    The code is the one source of the defaults; tests/test_config.py checks params.yaml against this, key by key.
+    """
+    from muaudit.methods import registry as methods
+
+    params = Params()
+    doc = params.model_dump(mode="json")
+    doc["unlearn"] = {"methods": list(params.unlearn.methods)}
+    for name in methods.names():
+        try:
+            doc["unlearn"][name] = methods.parse(name, None)[1].model_dump(mode="json")
+        except BadInputError:  # a method with a required key (e.g. external's weights) has no default block
+            continue
+    cfg = params.metrics.parsed()
+    doc["metrics"] = cfg.model_dump(mode="json")
+    for name in cfg.enabled:
+        if knobs := cfg.metric_params(name).model_dump(mode="json"):
+            doc["metrics"][name] = knobs
+    return doc

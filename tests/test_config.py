@@ -1,16 +1,51 @@
+import copy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from muaudit.config import load_params, parse_params
+from muaudit.config import defaults_document, load_params, parse_params
 from muaudit.errors import BadInputError
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def test_defaults_match_params_file():
-    assert load_params("params.yaml").split.scenario in ("random", "class")
+
+def _differences(yaml_doc, code_doc, path: str = "") -> list[str]:
+    if isinstance(yaml_doc, dict) and isinstance(code_doc, dict):
+        out = []
+        for key in sorted(set(yaml_doc) | set(code_doc), key=str):
+            where = f"{path}{key}"
+            if key not in code_doc:
+                out.append(f"{where}: in params.yaml, not in the code")
+            elif key not in yaml_doc:
+                out.append(f"{where}: default {code_doc[key]!r} in the code, missing from params.yaml")
+            else:
+                out += _differences(yaml_doc[key], code_doc[key], where + ".")
+        return out
+    return [] if yaml_doc == code_doc else [f"{path[:-1]}: params.yaml {yaml_doc!r}, code default {code_doc!r}"]
+
+
+def test_params_file_states_every_code_default_key_by_key():
+    """params.yaml holds exactly the defaults of muaudit/config.py and the method and metric registries."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert _differences(raw, defaults_document()) == []
+
+
+def test_the_defaults_check_sees_a_changed_or_missing_key():
+    doc = defaults_document()
+    changed = copy.deepcopy(doc)
+    changed["unlearn"]["finetune"]["lr"] = 123.0
+    del changed["train"]["epochs"]
+    changed["split"]["extra"] = 1
+    assert _differences(changed, doc) == [
+        "split.extra: in params.yaml, not in the code",
+        "train.epochs: default 30 in the code, missing from params.yaml",
+        f"unlearn.finetune.lr: params.yaml 123.0, code default {doc['unlearn']['finetune']['lr']!r}",
+    ]
 
 
 @pytest.mark.parametrize(
