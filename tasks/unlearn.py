@@ -70,7 +70,7 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
         build_model=build, hooks=hooks,
     )
     ctx.model.requires_grad_(True)
-    counter = ctx.model.register_forward_pre_hook(lambda _m, args: _count_forward(ctx, args))
+    counter = ctx.model.register_forward_pre_hook(lambda _m, args: count_forward(ctx, args))
     try:
         result = spec.fn(ctx, method_params)
         _check_healthy(result, tensors, data.num_classes, method)
@@ -92,7 +92,8 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
     return metrics
 
 
-def _count_forward(ctx: UnlearnContext, args) -> None:
+def count_forward(ctx: UnlearnContext, args) -> None:
+    """The cost hook (a forward pre-hook on the unlearned model): a forward with gradients counts its batch."""
     if torch.is_grad_enabled() and args and torch.is_tensor(args[0]):
         ctx.count(len(args[0]))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -166,15 +165,22 @@ def test_user_method_cannot_shadow_a_builtin():
         UnlearnParams(methods=["finetune"], finetune={"target": f"{__name__}:user_method"})
 
 
-def test_cost_counter_counts_gradient_forwards(setup):
+def test_cost_hook_counts_gradient_forwards_only(setup):
+    """The unlearn stage's own hook (tasks/unlearn.count_forward): one epoch of finetune is |retain| sample
+    passes; forwards without gradients (evaluation) cost nothing."""
+    from tasks.unlearn import count_forward
+
     ctx = make_ctx(setup)
-    hook = ctx.model.register_forward_pre_hook(
-        lambda _m, args: ctx.count(len(args[0])) if torch.is_grad_enabled() else None)
+    hook = ctx.model.register_forward_pre_hook(lambda _m, args: count_forward(ctx, args))
     spec = registry.get("finetune")
     spec.fn(ctx, spec.params(epochs=1))
-    hook.remove()
     assert ctx.sample_passes == len(ctx.x_retain)
-    assert np.isfinite(ctx.sample_passes)
+    with torch.no_grad():
+        ctx.model(ctx.x_forget)
+    assert ctx.sample_passes == len(ctx.x_retain)
+    ctx.model(ctx.x_forget[:7])
+    hook.remove()
+    assert ctx.sample_passes == len(ctx.x_retain) + 7
 
 
 def test_unlearn_stage_records_cost_and_stays_reproducible(setup, tmp_path):
