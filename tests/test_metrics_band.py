@@ -86,4 +86,4 @@ def test_registry_rejects_unknown_names_and_knobs():
         registry.parse_config({"enabled": ["ckaa"]})
     with pytest.raises(BadInputError, match="metrics.probe"):
         registry.parse_config({"probe": {"probe_c": 1.0}})
-    assert registry.parse_config({}).metric_params("concentration").concentration_k == 5
+    assert registry.parse_config({}).metric_params("concentration").fit_role == "test"

@@ -1,28 +1,33 @@
-"""The three phenomena of "Erased, but Not Gone" (arXiv 2606.25001), as this project operationalises them.
+"""The three phenomena of "Erased, but Not Gone" (arXiv 2606.25001), as this project measures them.
 
-The paper's abstract names the phenomena but gives no formulas; these are our definitions. Every one is
-computed for each model against each retrain seed, and for a retrain seed against the other seeds, so
-the retrain pairs give the band like any other metric.
+The paper's abstract names the phenomena but gives no formulas; these are our definitions, and
+docs/metrics.md gives the reasoning and the known answers each one is tested on. Every value is computed
+for each model against each retrain seed, and for a retrain seed against the other seeds, so the retrain
+pairs give the band like any other metric.
 
-Alignment (direction, concentration). Representations of two models live in unrelated bases, so they are
-compared after an orthogonal Procrustes map. Each model's layer is normalised with statistics of the
-*fit* samples (role `fit_role`, default test): Z = (X − μ_fit) / s_fit, s_fit = RMS row norm of the
-centered fit rows. The map Q = argmin_{QᵀQ=I} ‖Z_a,fit Q − Z_b,fit‖_F is fitted on the fit samples only and
-applied to the scored roles (forget, retain), which are disjoint from them, so the alignment cannot
-absorb the discrepancy it is meant to reveal.
+Alignment. Two models' layers live in unrelated bases, so they are compared after an orthogonal
+Procrustes map. Each model's layer is normalised with statistics of the *fit* samples (role `fit_role`,
+default test): Z = (X − μ_fit) / s_fit, s_fit = RMS row norm of the centered fit rows. The map
+Q = argmin_{QᵀQ=I} ‖Z_a,fit Q − Z_b,fit‖_F is fitted on the fit samples only and applied to the scored
+samples, which are disjoint from them, so the alignment cannot absorb the discrepancy it is meant to reveal.
 
-- `asymmetry` (role ""): D(retain) − D(forget), D = Procrustes distance (or 1 − CKA with
-  `distance: cka`) to the reference seed on that role. Positive = the model is further from retraining on
-  retain than on forget (the paper's forget/retain asymmetry).
-- `direction` (roles forget, retain; not for `original`): cosine between the unlearning displacement
-  Δ_U = Z_U Q_{U→O} − Z_O and the retraining displacement Δ_R = Z_R Q_{R→O} − Z_O on the scored role,
-  as Frobenius inner product ⟨Δ_U, Δ_R⟩ / (‖Δ_U‖‖Δ_R‖), O = original. 1 = the model moved from the
-  original the way retraining does; ≤ 0 = directional mismatch. Lower is worse.
-- `concentration` (roles forget, retain): residual E = Z_U,S Q_{U→R} − Z_R,S (Q fit on the fit role);
-  c_k = ‖E V_k‖_F² / ‖E‖_F², V_k = the top-k principal directions (right singular vectors) of R's
-  representation on S, k = min(`concentration_k`, d − 1). A diffuse (isotropic) residual gives k/d; the
-  band from retrain pairs gives the seed-to-seed value. Higher = residual concentrated along the
-  directions retraining uses.
+Placebo. The forget set is compared with a *placebo*: a seeded random subset of the retain samples of the
+forget set's size, treated as if it were a forget set (a sham unlearning request). Equal sizes matter:
+residual and distance statistics depend on n relative to d, so a forget/retain difference measured on sets
+of different sizes shows an "effect" where there is none. Rows on the placebo carry role `retain`.
+
+- `asymmetry` (role ""): ln(E_placebo / E_forget), E_S = mean squared aligned residual ‖Z_U Q − Z_R‖² per
+  sample of S. 0 = the model is as far from retraining on forget as on retain; > 0 = closer to retraining on
+  forget than on retain (the paper's forget/retain asymmetry); < 0 = a residue on the forget set.
+- `direction` (role forget): difference in differences. Δ_M = Z_M Q_{M→O} − Z_O is a model's displacement
+  from the original O; DiD = (⟨Δ_U, Δ_R⟩_forget − ⟨Δ_U, Δ_R⟩_placebo) / ‖Δ_R‖²_forget. A retrain
+  displacement contains −ε_O, the original seed's own idiosyncrasy, on every sample; the placebo term takes
+  out what both roles share, and the projection (not a cosine) keeps the magnitude: removing half of the
+  forget component scores half. Lower = moved less far along the way retraining moves (directional mismatch).
+- `concentration` (roles forget, retain = placebo): ln(min(n, d) / PR(E)), E = the aligned residual
+  Z_U Q_{U→R} − Z_R on the role, PR(E) = (Σσᵢ²)² / Σσᵢ⁴ its participation ratio (effective rank; σ = the
+  singular values of E). A diffuse residual spreads over all min(n, d) directions and scores about 0; a
+  rank-1 residual scores ln min(n, d), wherever it lies. Higher = more concentrated.
 """
 
 from __future__ import annotations
@@ -31,30 +36,22 @@ from typing import Literal
 
 import numpy as np
 
-from muaudit.metrics.cka import cka_from_parts
-from muaudit.metrics.procrustes import orthogonal_map, procrustes_from_cross
+from muaudit.metrics.procrustes import orthogonal_map
 from muaudit.metrics.registry import MetricParams, register_metric
 from muaudit.metrics.table import row
 
-SCORED = ("forget", "retain")
+TINY = 1e-20  # relative energy below which a residual is round-off (a rotated copy): undefined, not judged
 
 
-class AsymmetryParams(MetricParams):
-    distance: Literal["procrustes", "cka"] = "procrustes"
-
-
-class AlignParams(MetricParams):
-    fit_role: Literal["test", "retain"] = "test"
-
-
-class ConcentrationParams(AlignParams):
-    concentration_k: int = 5
+class PhenomenonParams(MetricParams):
+    fit_role: Literal["test", "retain"] = "test"  # samples the normalisation and the Procrustes map are fitted on
+    placebo_seed: int = 0  # draws the placebo subset of retain
 
 
 def normalised(ctx, model: str, layer: str, fit_role: str) -> np.ndarray:
     """Z = (X − μ_fit) / s_fit for all samples, statistics from the fit role only (cached on ctx)."""
     def make():
-        x = ctx.raw(model, layer)
+        x = ctx.raw(model, layer).astype(np.float64)
         fit = x[ctx.mask(fit_role)]
         mu = fit.mean(0)
         s = np.sqrt(np.sum((fit - mu) ** 2) / len(fit))
@@ -73,62 +70,88 @@ def aligned(ctx, model: str, target: str, layer: str, fit_role: str) -> np.ndarr
     return ctx.memo(("aligned", model, target, layer, fit_role), make)
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    return float(np.sum(a * b) / (na * nb)) if na > 0 and nb > 0 else float("nan")
+def scored_index(ctx, seed: int) -> dict[str, np.ndarray]:
+    """{"forget": forget rows, "retain": the placebo}, equal sizes: a seeded retain subset of the forget set's
+    size (and a forget subset if retain is the smaller), sorted, the same for every model and layer."""
+    def make():
+        forget, retain = ctx.role_index["forget"], ctx.role_index["retain"]
+        n = min(len(forget), len(retain))
+        rng = np.random.default_rng(seed)
+        pick = [idx if len(idx) == n else np.sort(rng.choice(idx, n, replace=False)) for idx in (forget, retain)]
+        return {"forget": pick[0], "retain": pick[1]}
+
+    return ctx.memo(("placebo", seed), make)
 
 
-def concentration(resid: np.ndarray, ref: np.ndarray, k: int) -> float:
-    """Share of ‖resid‖_F² inside the top-k principal directions of ref (rows = samples)."""
-    _, _, vt = np.linalg.svd(ref - ref.mean(0), full_matrices=False)
-    total = float(np.sum(resid * resid))
-    # a residual at round-off level (identical up to rotation) has no direction: undefined, not concentrated
-    if total <= 1e-20 * float(np.sum(ref * ref)):
+def participation_ratio(e: np.ndarray) -> float:
+    """(Σσ²)² / Σσ⁴ over the singular values of e: the number of directions its energy is spread over."""
+    s2 = np.linalg.svd(e, compute_uv=False) ** 2
+    return float(s2.sum() ** 2 / np.sum(s2 * s2))
+
+
+def concentration(resid: np.ndarray, scale: float = 1.0) -> float:
+    """ln(min(n, d) / PR(resid)); NaN for a residual at round-off level relative to `scale` (energy)."""
+    if float(np.sum(resid * resid)) <= TINY * scale:
         return float("nan")
-    return float(np.sum((resid @ vt[:k].T) ** 2) / total)
+    return float(np.log(min(resid.shape) / participation_ratio(resid)))
 
 
-def _distance(ctx, m: str, r: str, layer: str, role: str, kind: str) -> float:
-    _, sq_m, g_m, f_m = ctx.centered(m, layer, role)
-    _, sq_r, g_r, f_r = ctx.centered(r, layer, role)
-    xty = ctx.cross(m, r, layer, role)
-    return procrustes_from_cross(xty, f_m, f_r) if kind == "procrustes" else 1.0 - cka_from_parts(xty, sq_m, sq_r, g_m, g_r)
+def residual_energy(resid: np.ndarray) -> float:
+    return float(np.sum(resid * resid) / len(resid))
 
 
-@register_metric("asymmetry", judge={"asymmetry": "both"}, scope="representation", params=AsymmetryParams)
-def asymmetry_metric(ctx, params: AsymmetryParams) -> list[dict]:
-    """Forget/retain asymmetry: discrepancy to retraining on retain minus on forget."""
-    return [row(m, r, layer, "", "asymmetry",
-                _distance(ctx, m, r, layer, "retain", params.distance) - _distance(ctx, m, r, layer, "forget", params.distance))
-            for layer in ctx.layers for m, r in ctx.pairs()]
+def asymmetry(e_placebo: float, e_forget: float) -> float:
+    return float(np.log(e_placebo / e_forget)) if e_placebo > 0 and e_forget > 0 else float("nan")
 
 
-@register_metric("direction", judge={"direction": "low"}, scope="representation", params=AlignParams)
-def direction_metric(ctx, params: AlignParams) -> list[dict]:
-    """Cosine between the unlearning and the retraining displacement from the original, aligned."""
-    if "original" not in ctx.models:
-        return []
+def did_projection(d_m: dict[str, np.ndarray], d_r: dict[str, np.ndarray]) -> float:
+    """(⟨d_m, d_r⟩_forget − ⟨d_m, d_r⟩_retain) / ‖d_r‖²_forget on equal-size roles."""
+    norm = float(np.sum(d_r["forget"] ** 2))
+    if norm <= 0:
+        return float("nan")
+    return float((np.sum(d_m["forget"] * d_r["forget"]) - np.sum(d_m["retain"] * d_r["retain"])) / norm)
+
+
+@register_metric("asymmetry", judge={"asymmetry": "both"}, scope="representation", params=PhenomenonParams,
+                 roles=("",), scale="log-ratio")
+def asymmetry_metric(ctx, params: PhenomenonParams) -> list[dict]:
+    """Forget/retain asymmetry: ln(residual energy to retraining on the placebo / on forget), equal n."""
+    idx = scored_index(ctx, params.placebo_seed)
     rows = []
     for layer in ctx.layers:
-        z_o = normalised(ctx, "original", layer, params.fit_role)
         for m, r in ctx.pairs():
-            if m == "original":
-                continue
-            d_m = aligned(ctx, m, "original", layer, params.fit_role) - z_o
-            d_r = aligned(ctx, r, "original", layer, params.fit_role) - z_o
-            rows += [row(m, r, layer, s, "direction", cosine(d_m[ctx.mask(s)], d_r[ctx.mask(s)])) for s in SCORED]
+            resid = aligned(ctx, m, r, layer, params.fit_role) - normalised(ctx, r, layer, params.fit_role)
+            e = {s: residual_energy(resid[i]) for s, i in idx.items()}
+            rows.append(row(m, r, layer, "", "asymmetry", asymmetry(e["retain"], e["forget"])))
     return rows
 
 
-@register_metric("concentration", judge={"concentration": "high"}, scope="representation", params=ConcentrationParams)
-def concentration_metric(ctx, params: ConcentrationParams) -> list[dict]:
-    """Share of the aligned residual to a retrain seed in that seed's top-k principal directions."""
+@register_metric("direction", judge={"direction": "low"}, scope="representation", params=PhenomenonParams,
+                 roles=("forget",), scale="projection")
+def direction_metric(ctx, params: PhenomenonParams) -> list[dict]:
+    """Difference-in-differences projection of the displacement from the original onto retraining's."""
+    if "original" not in ctx.models:
+        return []
+    idx = scored_index(ctx, params.placebo_seed)
+    rows = []
+    for layer in ctx.layers:
+        z_o = normalised(ctx, "original", layer, params.fit_role)
+        disp = {m: aligned(ctx, m, "original", layer, params.fit_role) - z_o for m in ctx.models}
+        by_role = {m: {s: d[i] for s, i in idx.items()} for m, d in disp.items()}
+        rows += [row(m, r, layer, "forget", "direction", did_projection(by_role[m], by_role[r])) for m, r in ctx.pairs()]
+    return rows
+
+
+@register_metric("concentration", judge={"concentration": "high"}, scope="representation", params=PhenomenonParams,
+                 roles=("forget", "retain"), scale="log-ratio")
+def concentration_metric(ctx, params: PhenomenonParams) -> list[dict]:
+    """ln(min(n, d) / effective rank) of the aligned residual to a retrain seed, on forget and the placebo."""
+    idx = scored_index(ctx, params.placebo_seed)
     rows = []
     for layer in ctx.layers:
         for m, r in ctx.pairs():
             z_r = normalised(ctx, r, layer, params.fit_role)
             resid = aligned(ctx, m, r, layer, params.fit_role) - z_r
-            k = min(params.concentration_k, z_r.shape[1] - 1)
-            rows += [row(m, r, layer, s, "concentration", concentration(resid[ctx.mask(s)], z_r[ctx.mask(s)], k))
-                     for s in SCORED]
+            rows += [row(m, r, layer, s, "concentration", concentration(resid[i], float(np.sum(z_r[i] ** 2))))
+                     for s, i in idx.items()]
     return rows

@@ -43,18 +43,21 @@ class MetricSpec:
     scope: str  # "output" | "representation"
     description: str = ""
     scenarios: tuple[str, ...] = ("random", "class")
+    roles: tuple[str, ...] = ()  # the roles its rows carry ("" = none); () = not declared
+    scale: str = ""  # what kind of number it is: "log-ratio" (0 = no effect), "projection", "distance", ...
 
 
 _REGISTRY: dict[str, MetricSpec] = {}
 
 
 def register_metric(name: str, *, judge: dict[str, str], scope: str, params: type[MetricParams] = MetricParams,
-                    scenarios: tuple[str, ...] = ("random", "class")):
+                    scenarios: tuple[str, ...] = ("random", "class"), roles: tuple[str, ...] = (), scale: str = ""):
     if any(s not in SIDES for s in judge.values()):
         raise ValueError(f"metric {name}: judge sides must be in {SIDES}")
 
     def deco(fn):
-        _REGISTRY[name] = MetricSpec(name, fn, params, dict(judge), scope, (fn.__doc__ or "").strip(), scenarios)
+        _REGISTRY[name] = MetricSpec(name, fn, params, dict(judge), scope, (fn.__doc__ or "").strip(), scenarios,
+                                     tuple(roles), scale)
         return fn
 
     return deco
