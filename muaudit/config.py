@@ -110,6 +110,18 @@ class ExtractParams(Block):
     layers: list[str] | None = None  # None: the model's default layers; logits are always stored
     batch_size: int = Field(256, ge=1)
     max_samples_per_role: int | None = Field(None, ge=2)  # cap per role (deterministic subsample); None: all
+    # conv maps: "mean" (global average, one value per channel) or "HxW" (adaptive average pooling to a grid,
+    # so spatial residue stays visible); one string for every layer or {layer: pooling}, "mean" where unlisted
+    pool: str | dict[str, str] = "mean"
+
+    @field_validator("pool")
+    @classmethod
+    def _pool(cls, v):
+        from muaudit.extraction import check_pool_mode
+
+        for key, mode in ({"": v} if isinstance(v, str) else v).items():
+            check_pool_mode(mode, "extract.pool" + (f".{key}" if key else ""))
+        return v
 
 
 class MetricsParams(BaseModel):

@@ -1,12 +1,20 @@
-"""Layer activations by forward hooks; convolutional maps are globally average-pooled to (n, channels)."""
+"""Layer activations by forward hooks. A convolutional map is pooled per layer (`extract.pool`): `mean`
+(global average pooling, one value per channel: the default) or `HxW` (adaptive average pooling to an
+H x W grid, flattened channel-major: unit c·H·W + i·W + j), so a residue with a spatial layout stays visible."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional
 
 from muaudit.errors import BadInputError
+
+GLOBAL = "mean"
+GRID = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)$")
 
 
 def layer_names(model: nn.Module) -> list[str]:
@@ -27,20 +35,48 @@ def resolve_layers(model: nn.Module, requested: list[str] | None) -> list[str]:
     return [n for n in layers if n != "logits"]
 
 
-def _pool(t: torch.Tensor) -> torch.Tensor:
-    # Global average pooling keeps conv activations bounded at one value per channel; layers stay comparable
-    # across models of the same architecture, and CKA/Procrustes need (n, d) matrices.
-    return t.mean(dim=tuple(range(2, t.dim()))) if t.dim() > 2 else t
+def check_pool_mode(mode: str, key: str) -> str:
+    if mode != GLOBAL and not GRID.match(mode):
+        raise BadInputError(f"{key}: '{mode}' is not a pooling; expected '{GLOBAL}' or a grid such as '2x2'")
+    return mode
+
+
+def pool_modes(layers: list[str], pool: str | dict[str, str]) -> dict[str, str]:
+    """Layer -> pooling: one string for every layer, or a mapping layer -> pooling ('mean' where unlisted)."""
+    if isinstance(pool, str):
+        return {name: check_pool_mode(pool, "extract.pool") for name in layers}
+    unknown = sorted(set(pool) - set(layers))
+    if unknown:
+        raise BadInputError(f"extract.pool: layer '{unknown[0]}' is not extracted; expected one of {', '.join(layers)}")
+    return {name: check_pool_mode(pool.get(name, GLOBAL), f"extract.pool.{name}") for name in layers}
+
+
+def pool_map(t: torch.Tensor, mode: str = GLOBAL, name: str = "") -> torch.Tensor:
+    """(n, units) from a layer output: global or grid average pooling of a map, flattened."""
+    if t.dim() <= 2:
+        if mode != GLOBAL:
+            raise BadInputError(f"extract.pool.{name}: '{mode}' needs a spatial map; the layer's output is {tuple(t.shape[1:])}")
+        return t
+    if mode == GLOBAL:
+        # one value per channel: layers stay comparable across models of the same architecture
+        return t.mean(dim=tuple(range(2, t.dim())))
+    if t.dim() != 4:
+        raise BadInputError(f"extract.pool.{name}: '{mode}' needs a 2-D map; the layer's output is {tuple(t.shape[1:])}")
+    h, w = (int(g) for g in GRID.match(mode).groups())
+    return functional.adaptive_avg_pool2d(t, (h, w)).flatten(1)
 
 
 @torch.inference_mode()
-def extract(model: nn.Module, x: torch.Tensor, layers: list[str], batch_size: int = 256) -> dict[str, np.ndarray]:
+def extract(model: nn.Module, x: torch.Tensor, layers: list[str], batch_size: int = 256,
+            pool: str | dict[str, str] = GLOBAL) -> dict[str, np.ndarray]:
     """Activations of each named layer plus `logits`, in the order of x."""
     model.eval()
+    modes = pool_modes(layers, pool)
     modules = dict(model.named_modules())
     captured: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     hooks = [
-        modules[name].register_forward_hook(lambda _m, _i, out, name=name: captured[name].append(_pool(out).float()))
+        modules[name].register_forward_hook(
+            lambda _m, _i, out, name=name: captured[name].append(pool_map(out, modes[name], name).float()))
         for name in layers
     ]
     logits = []

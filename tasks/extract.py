@@ -9,7 +9,7 @@ import torch
 
 from muaudit.config import ExtractParams, ModelParams, RuntimeParams
 from muaudit.extraction import extract as forward_extract
-from muaudit.extraction import resolve_layers
+from muaudit.extraction import pool_modes, resolve_layers
 from muaudit.io import atomic_dir, atomic_write_json, read_json
 from muaudit.models import build_model, load_model
 from muaudit.runner.stage import main_exit, run_stage
@@ -39,9 +39,11 @@ def extract(extract: ExtractParams, model: ModelParams, runtime: RuntimeParams, 
     net = net.to(device)
     layers = resolve_layers(net, extract.layers)
     keep = capped_index(data.roles, extract.max_samples_per_role)
-    acts = forward_extract(net, torch.from_numpy(data.x[keep]).to(device), layers, extract.batch_size)
+    modes = pool_modes(layers, extract.pool)
+    acts = forward_extract(net, torch.from_numpy(data.x[keep]).to(device), layers, extract.batch_size, modes)
     hooks.record_device(device_of(net))
-    write_model_activations(out, data.sample_ids[keep], data.roles[keep], data.y[keep], acts)
+    write_model_activations(out, data.sample_ids[keep], data.roles[keep], data.y[keep], acts,
+                            {name: {"pool": mode} for name, mode in modes.items()})
     return {f"dim_{name}": float(a.shape[1]) for name, a in acts.items()}
 
 

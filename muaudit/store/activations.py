@@ -13,9 +13,10 @@ from muaudit.io import atomic_dir
 
 FEATURES = "features"  # one list<float32> per sample: the layer's units in order
 PART_FILE = "part-0.parquet"
+META_PREFIX = "muaudit."  # schema-metadata keys of a layer file, e.g. muaudit.pool
 
 
-def _write_layer(path: Path, sample_ids, roles, labels, features: np.ndarray) -> None:
+def _write_layer(path: Path, sample_ids, roles, labels, features: np.ndarray, meta: dict[str, str] | None = None) -> None:
     features = np.ascontiguousarray(features, dtype=np.float32)
     n, d = features.shape
     # One list column, not one column per unit: Parquet writes and reads each column chunk separately,
@@ -27,6 +28,8 @@ def _write_layer(path: Path, sample_ids, roles, labels, features: np.ndarray) ->
     table = pa.Table.from_arrays(
         [pa.array(sample_ids, pa.string()), pa.array(roles, pa.string()), pa.array(labels, pa.int64()), column],
         names=["sample_id", "role", "label", FEATURES])
+    if meta:  # how the layer was reduced (extract.pool), kept with the numbers it describes; sorted: same bytes
+        table = table.replace_schema_metadata({f"{META_PREFIX}{k}": str(v) for k, v in sorted(meta.items())})
     # Float activations are high-cardinality: dictionary encoding bloats them; byte-stream-split + zstd-1
     # stores them smallest at about the write time of snappy (measured in benchmarks/run.py); statistics
     # on the floats are never used for pruning.
@@ -47,13 +50,16 @@ def write_model_activations(
     roles: np.ndarray,
     labels: np.ndarray,
     layers: dict[str, np.ndarray],
+    meta: dict[str, dict[str, str]] | None = None,
 ) -> None:
-    """Write every layer of one model into out_dir (the model=<id> folder), replacing it whole."""
+    """Write every layer of one model into out_dir (the model=<id> folder), replacing it whole; meta: layer ->
+    {key: value} stored in that layer file's schema metadata (read back with layer_metadata)."""
     with atomic_dir(out_dir) as tmp:
         for name, features in layers.items():
             layer_dir = tmp / f"layer={name}"
             layer_dir.mkdir()
-            _write_layer(layer_dir / PART_FILE, sample_ids, roles, labels, features.reshape(len(features), -1))
+            _write_layer(layer_dir / PART_FILE, sample_ids, roles, labels, features.reshape(len(features), -1),
+                         (meta or {}).get(name))
 
 
 def read_layer(root: str | Path, model: str, layer: str, roles: tuple[str, ...] | None = None):
@@ -77,3 +83,12 @@ def read_layer(root: str | Path, model: str, layer: str, roles: tuple[str, ...] 
         keep = meta["role"].isin(roles).to_numpy()
         return meta[keep].reset_index(drop=True), x[keep]
     return meta, x
+
+
+def layer_metadata(root: str | Path, model: str, layer: str) -> dict[str, str]:
+    """The muaudit.* schema metadata of one layer file (e.g. {"pool": "2x2"}), prefix stripped."""
+    path = Path(root) / f"model={model}" / f"layer={layer}" / PART_FILE
+    if not path.exists():
+        raise BadInputError(f"{path}: missing; expected activations of model '{model}' at layer '{layer}'")
+    raw = pq.read_schema(path).metadata or {}
+    return {k.decode()[len(META_PREFIX):]: v.decode() for k, v in raw.items() if k.decode().startswith(META_PREFIX)}
