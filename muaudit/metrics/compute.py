@@ -50,18 +50,31 @@ def metrics_table(ctx: Context, statuses: dict[str, str], retrain_ids: list[str]
     """Every enabled metric on the context's models, the band and verdicts, and one error row per
     model that is not ok."""
     rows: list[dict] = []
-    for name in cfg.enabled:
-        spec = registry.get(name)
-        if ctx.scenario not in spec.scenarios:
-            continue
-        start = time.perf_counter()
-        ctx.reading = None
-        try:
-            rows += spec.fn(ctx, cfg.metric_params(name))
-        except Exception as err:  # one line naming the metric and what it was reading; the trace is kept
-            raise StepError(name + (" on model {}, layer {}".format(*ctx.reading) if ctx.reading else ""), err) from err
-        if timings is not None:
-            timings[name] = time.perf_counter() - start
+    specs = [registry.get(n) for n in cfg.enabled if ctx.scenario in registry.get(n).scenarios]
+    # Output metrics read the logits once; representation metrics run one layer at a time, and the layer's
+    # matrices are dropped before the next, so memory holds one layer of every model, not all of them.
+    for spec in specs:
+        if spec.scope != "representation":
+            rows += _run(ctx, spec, cfg, timings)
+    for layer in list(ctx.layers):
+        ctx.focus(layer)
+        for spec in specs:
+            if spec.scope == "representation":
+                rows += _run(ctx, spec, cfg, timings)
+        ctx.release(layer)
     rows += band_and_verdicts(rows, statuses, retrain_ids, cfg, registry.sides())
     rows += [row(m, "", "", "", "error", math.nan, why) for m, why in errors.items()]
     return to_frame(rows)
+
+
+def _run(ctx: Context, spec: registry.MetricSpec, cfg: registry.MetricsConfig,
+         timings: dict[str, float] | None) -> list[dict]:
+    start = time.perf_counter()
+    ctx.reading = None
+    try:
+        rows = spec.fn(ctx, cfg.metric_params(spec.name))
+    except Exception as err:  # one line naming the metric and what it was reading; the trace is kept
+        raise StepError(spec.name + (" on model {}, layer {}".format(*ctx.reading) if ctx.reading else ""), err) from err
+    if timings is not None:
+        timings[spec.name] = timings.get(spec.name, 0.0) + time.perf_counter() - start
+    return rows

@@ -1,8 +1,9 @@
 """The audit context every metric function reads: models, roles, and cached matrices from the store.
 
-Caches (all float64, computed once per audit): raw activations per (model, layer); centered matrices and
-their row norms / Gram norms per (model, layer, role); cross products XᵀY per (model, model, layer, role),
-shared by CKA, Procrustes and the phenomena; softmax outputs per model.
+Caches: raw activations per (model, layer), float32 as stored; centered matrices (float64) and their row
+norms / Gram norms per (model, layer, role); cross products XᵀY per (model, model, layer, role), shared by
+CKA, Procrustes and the phenomena; softmax outputs per model. The metrics stage works one layer at a time
+(`focus`, then `release`), so at most one layer of every model is in memory, whatever the audit's size.
 """
 
 from __future__ import annotations
@@ -87,14 +88,14 @@ class Context:
             meta, x = self._read(model, layer)
             if hasattr(self, "sample_ids") and not np.array_equal(meta["sample_id"].to_numpy(), self.sample_ids):
                 raise ValueError(f"activations of {model} at {layer} cover different samples than {self.retrain_ids[0]}")
-            self._raw[key] = x.astype(np.float64)
+            self._raw[key] = np.asarray(x, np.float32)
         return self._raw[key]
 
     def centered(self, model: str, layer: str, role: str) -> tuple[np.ndarray, np.ndarray, float, float]:
         """(X centered over the role's samples, squared row norms, ‖XᵀX‖_F², ‖X‖_F²)."""
         key = (model, layer, role)
         if key not in self._cent:
-            x = self.raw(model, layer)[self.mask(role)]
+            x = self.raw(model, layer)[self.mask(role)].astype(np.float64)
             x = x - x.mean(0)
             sq = np.einsum("ij,ij->i", x, x)
             gram = x.T @ x
@@ -116,10 +117,21 @@ class Context:
             self._memo[key] = fn()
         return self._memo[key]
 
+    def focus(self, layer: str) -> None:
+        """Make `layer` the only layer the metric functions iterate over."""
+        self.layers = [layer]
+
+    def release(self, layer: str) -> None:
+        """Drop every cached matrix of `layer` (the softmax outputs stay)."""
+        self._raw = {k: v for k, v in self._raw.items() if k[1] != layer}
+        self._cent = {k: v for k, v in self._cent.items() if k[1] != layer}
+        self._cross = {k: v for k, v in self._cross.items() if k[2] != layer}
+        self._memo = {k: v for k, v in self._memo.items() if layer not in k}
+
     # --- outputs -------------------------------------------------------------------------------
     def probs(self, model: str) -> np.ndarray:
         if model not in self._probs:
-            z = self.raw(model, "logits")
+            z = self.raw(model, "logits").astype(np.float64)
             z = z - z.max(1, keepdims=True)  # stable softmax
             p = np.exp(z)
             self._probs[model] = p / p.sum(1, keepdims=True)

@@ -109,7 +109,7 @@ def probe_metric(ctx, params: ProbeParams) -> list[dict]:
         warnings.simplefilter("ignore", UserWarning)  # StratifiedKFold on tiny classes
         for layer in ctx.layers:
             for m in ctx.models:
-                x = ctx.raw(m, layer)
+                x = ctx.raw(m, layer).astype(np.float64)  # one model's layer at a time
                 seeds = range(params.seed, params.seed + params.repeats)
                 if ctx.scenario == "class":
                     v = np.mean([class_probe_accuracy(x, ctx.labels, forget, test, params, s) for s in seeds])
