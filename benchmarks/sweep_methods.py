@@ -31,18 +31,18 @@ N_RETRAIN = 3
 
 # method -> {hyperparameter: values}; every combination is run. lr first, then the key knob.
 GRID: dict[str, dict[str, list]] = {
-    "finetune": {"lr": [0.02, 0.05, 0.1], "epochs": [10]},
-    "gradient_ascent": {"lr": [0.01, 0.03, 0.1], "epochs": [3, 5]},
-    "random_labels": {"lr": [0.01, 0.03]},
-    "neggrad_plus": {"lr": [0.001, 0.003, 0.01], "alpha": [0.99, 0.999]},
-    "l1_sparse": {"lr": [0.02, 0.05], "gamma": [5e-4, 2e-3, 5e-3]},
-    "salun": {"lr": [0.01, 0.03], "mask_fraction": [0.2, 0.5]},
-    "scrub": {"lr": [0.001, 0.003, 0.01], "msteps": [1, 2]},
-    "bad_teacher": {"lr": [1e-3, 3e-3], "epochs": [1, 2]},
-    "ssd": {"alpha": [10.0, 20.0, 30.0], "dampening": [0.5, 1.0]},
-    "boundary_shrink": {"lr": [1e-4, 3e-4, 1e-3], "epochs": [5, 10]},
-    "fisher_forgetting": {"alpha": [1e-12, 1e-11, 1e-10, 1e-9]},
-    "representation_scrub": {"lr": [0.01, 0.03], "beta": [0.3, 1.0]},
+    "finetune": {"lr": [0.02, 0.05, 0.1]},
+    "gradient_ascent": {"lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]},
+    "random_labels": {"lr": [0.003, 0.01, 0.03]},
+    "neggrad_plus": {"lr": [0.003, 0.01, 0.03], "alpha": [0.99, 0.999]},
+    "l1_sparse": {"lr": [0.02, 0.05], "gamma": [5e-4, 2e-3]},
+    "salun": {"lr": [0.003, 0.01, 0.03], "mask_fraction": [0.5]},
+    "scrub": {"lr": [5e-4, 1e-3, 3e-3], "msteps": [1, 2], "epochs": [3, 5]},
+    "bad_teacher": {"lr": [1e-4, 1e-3], "epochs": [1, 2]},
+    "ssd": {"alpha": [10.0, 20.0, 30.0]},
+    "boundary_shrink": {"lr": [1e-5, 1e-4, 3e-4, 1e-3], "epochs": [5, 10]},
+    "fisher_forgetting": {"alpha": [1e-9, 1e-8, 1e-7, 1e-6, 3e-6, 1e-5]},
+    "representation_scrub": {"lr": [0.01, 0.03]},
 }
 
 

@@ -9,8 +9,10 @@ from torch import nn
 from torch.nn import functional as F
 
 
-def sgd(model: nn.Module, lr: float, momentum: float) -> torch.optim.Optimizer:
-    return torch.optim.SGD((p for p in model.parameters() if p.requires_grad), lr=lr, momentum=momentum)
+def sgd(model: nn.Module, lr: float, momentum: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """SGD on the trainable weights; the OPTML reference loop (unlearn/impl.py) uses momentum 0.9, wd 5e-4."""
+    return torch.optim.SGD((p for p in model.parameters() if p.requires_grad), lr=lr, momentum=momentum,
+                           weight_decay=weight_decay)
 
 
 class CycledBatches:
@@ -97,9 +99,15 @@ def forget_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_s
 
 
 def top_fraction_mask(scores: dict[str, torch.Tensor], fraction: float) -> dict[str, torch.Tensor]:
-    """Global top-`fraction` of all entries across parameters (True = may change)."""
+    """Exactly the int(fraction * P) highest entries across all parameters (True = may change), as SalUn's
+    generate_mask.py ranks them (ties broken by position, so the count never exceeds k)."""
     flat = torch.cat([s.flatten() for s in scores.values()])
-    k = max(1, int(round(fraction * flat.numel())))
-    threshold = torch.topk(flat, k, sorted=True).values[-1]
-    return {n: s >= threshold for n, s in scores.items()}
+    k = max(1, int(fraction * flat.numel()))
+    keep = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
+    keep[torch.argsort(flat, descending=True, stable=True)[:k]] = True  # stable: the same on every device
+    masks, start = {}, 0
+    for n, s in scores.items():
+        masks[n] = keep[start : start + s.numel()].view_as(s)
+        start += s.numel()
+    return masks
 

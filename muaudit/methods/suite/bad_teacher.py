@@ -2,6 +2,11 @@
 
 Data = every forget sample (u=1) + a random `retain_fraction` of retain (u=0), shuffled together;
 target = softmax(T_bad(x)/tau) if u else softmax(T_good(x)/tau); loss KL(target || S(x)/tau).
+
+Reference code: if-loops/selective-synaptic-dampening: src/unlearn.py (`UnlearnerLoss`,
+`blindspot_unlearner`), a copy of the authors' vikram2000b/bad-teaching-unlearning: Adam, tau 1,
+retain subset 30%. The reference's `F.kl_div` averages over batch x classes, here over the batch: a
+constant factor (the number of classes) that Adam's step does not see.
 """
 
 import torch
@@ -27,7 +32,7 @@ class Params(MethodParams):
     "bad_teacher",
     params=Params,
     description="Distil a random-init teacher on forget and the original on a retain subset.",
-    reference="Chundawat et al. 2023, arXiv 2205.08096",
+    reference="Chundawat et al. 2023, arXiv 2205.08096; if-loops/selective-synaptic-dampening: src/unlearn.py",
 )
 def bad_teacher(ctx: UnlearnContext, p: Params):
     bad = seeded_model(ctx.build_model, ctx.seed + BAD_TEACHER_SEED_OFFSET).eval().requires_grad_(False)

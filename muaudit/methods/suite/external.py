@@ -2,6 +2,8 @@
 
 Nothing is trained: the checkpoint is loaded into the configured architecture and then extracted, measured
 and judged like any method. Safetensors only, since pickled checkpoints execute code when loaded.
+
+Reference code: none, it runs no rule of its own (the supplier's method is whatever made the weights).
 """
 
 from pydantic import field_validator

@@ -1,4 +1,9 @@
-"""Fine-tune on retain (FT): keep training on D_r only and let the forget set fade."""
+"""Fine-tune on retain (FT): keep training on D_r only and let the forget set fade.
+
+Reference code: OPTML-Group/Unlearn-Saliency: Classification/unlearn/FT.py (`FT`, `FT_iter`), run by the
+loop of Classification/unlearn/impl.py: SGD, momentum 0.9, weight decay 5e-4, constant lr over a
+10-epoch run (its milestones 91, 136 are never reached).
+"""
 
 from pydantic import Field
 from torch.nn import functional as F
@@ -12,6 +17,7 @@ from muaudit.training import batches
 class Params(MethodParams):
     lr: float = Field(0.05, gt=0)  # SGD learning rate
     momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)  # the reference loop's (OPTML unlearn/impl.py)
     epochs: int = Field(10, ge=1)  # passes over the retain set
     batch_size: int = Field(64, ge=1)
 
@@ -20,11 +26,11 @@ class Params(MethodParams):
     "finetune",
     params=Params,
     description="Fine-tune on the retain set (SGD, cross-entropy).",
-    reference="Warnecke et al. 2023; OPTML-Group/Unlearn-Saliency FT",
+    reference="OPTML-Group/Unlearn-Saliency: Classification/unlearn/FT.py",
 )
 def finetune(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()
-    optimizer = sgd(model, p.lr, p.momentum)
+    optimizer = sgd(model, p.lr, p.momentum, p.weight_decay)
     generator = ctx.generator()
     loop = ctx.epochs(p.epochs, model=model, optimizer=optimizer, generator=generator)
     for _ in loop:

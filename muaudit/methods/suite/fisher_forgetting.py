@@ -1,10 +1,22 @@
 """Fisher Forgetting: replace theta0 by a noisy copy, noise large where the retain set does not pin a weight.
 
-F = sum_c E_{x in retain}[p(c|x) * (grad CE(f(x), c))^2] from per-sample gradients (torch.func.vmap: one
-vectorised backward per class per batch, cheap for the zoo's small models). Variance
-v = alpha / (F + 1e-8), clamped at 1e3 (1e2 for the output layer), averaged over each output row of
-conv/linear weights, x10 on the output layer; theta = mu + sqrt(v) * N(0, I), mu = theta0. Class
-scenario: the forgotten classes' output rows get mu = 0 and variance 1e-4, so they stop firing.
+Reference code: AdityaGolatkar/SelectiveForgetting: Forgetting.ipynb (`hessian`, `get_mean_var`), the
+authors' code; the same rule is in meghdadk/SCRUB: large_scale_unlearning.ipynb and
+OPTML-Group/Unlearn-Saliency: Classification/unlearn/fisher.py (`fisher_new`).
+
+  * F = mean over retain samples of sum_c p(c|x) * (grad CE(f(x), c))^2: per-sample gradients, as the
+    reference's batch-size-1 loop (here torch.func.vmap: one vectorised backward per class per batch).
+  * v = alpha * clamp(1 / (F + 1e-8), max=1e3), the clamp at 1e2 on the output layer: the cap bounds
+    1/F, so a weight with zero Fisher gets variance alpha * 1e3, not 1e3.
+  * weights with more than one dimension: v averaged over dim 1 (the input channels), kept per output
+    unit and, for convolutions, per kernel position, as `var.mean(dim=1)` in the reference.
+  * class scenario: the forgotten classes' output rows (weight and bias) get mu = 0 and v = 1e-4.
+  * x10 on the output layer (after the forgotten rows are set, so theirs end at 1e-3) and on every
+    other 1-D parameter (biases, normalisation): the reference's "BatchNorm" branch is `p.ndim == 1`.
+  * theta = mu + sqrt(v) * N(0, I), mu = theta0.
+The reference finds the output layer by `p.size(0) == num_classes`; here it is the model's last
+nn.Linear (weight and bias), which is what that test means and cannot also catch a hidden layer that
+happens to have num_classes units.
 """
 
 import torch
@@ -17,14 +29,14 @@ from muaudit.methods.common import head_linear
 from muaudit.methods.registry import register_method
 
 EPS = 1e-8
-MAX_VAR, MAX_VAR_HEAD = 1e3, 1e2  # clamps from Golatkar et al.'s code: keep the noise from wiping a layer
-HEAD_SCALE = 10.0
-FORGOTTEN_ROW_VAR = 1e-4
+MAX_INV_FISHER, MAX_INV_FISHER_HEAD = 1e3, 1e2  # caps on 1/F from the reference: the noise stays bounded
+SCALE_HEAD_AND_1D = 10.0
+FORGOTTEN_ROW_VAR = 1e-4  # before the x10 of the output layer, as in the reference
 
 
 class Params(MethodParams):
-    alpha: float = Field(1e-12, gt=0)  # noise scale: variance = alpha / Fisher
-    batch_size: int = Field(128, ge=1)  # retain batch of the Fisher pass
+    alpha: float = Field(1e-6, gt=0)  # noise scale: variance = alpha * min(1 / Fisher, cap)
+    batch_size: int = Field(128, ge=1)  # retain batch of the Fisher pass (per-sample gradients: no effect on F)
 
 
 def retain_fisher(ctx: UnlearnContext, batch_size: int) -> dict[str, torch.Tensor]:
@@ -49,31 +61,39 @@ def retain_fisher(ctx: UnlearnContext, batch_size: int) -> dict[str, torch.Tenso
     return {n: f / len(ctx.x_retain) for n, f in fisher.items()}
 
 
+def noise_distribution(theta0: torch.Tensor, fisher: torch.Tensor, alpha: float, is_head: bool,
+                       forget_rows: tuple[int, ...] = ()) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mu, variance) of one parameter, in the reference's order of operations (see the module docstring)."""
+    var = (1.0 / (fisher + EPS)).clamp(max=MAX_INV_FISHER_HEAD if is_head else MAX_INV_FISHER)
+    var = alpha * var
+    if var.ndim > 1:
+        var = var.mean(dim=1, keepdim=True).expand_as(theta0).clone()
+    mu = theta0.clone()
+    if is_head and forget_rows:
+        rows = torch.tensor(forget_rows)  # a CPU index: every device accepts one
+        mu[rows] = 0.0
+        var[rows] = FORGOTTEN_ROW_VAR
+    if is_head or var.ndim == 1:
+        var = var * SCALE_HEAD_AND_1D
+    return mu, var
+
+
 @register_method(
     "fisher_forgetting",
     params=Params,
-    description="theta0 + sqrt(alpha/(F_retain+eps)) * N(0,I) with clamps; class-wise zeroes the forgotten head rows.",
-    reference="Golatkar et al. 2020, arXiv 1911.04933",
+    description="theta0 + sqrt(alpha*clamp(1/(F_retain+eps))) * N(0,I); class-wise zeroes the forgotten head rows.",
+    reference="Golatkar et al. 2020, arXiv 1911.04933; AdityaGolatkar/SelectiveForgetting: Forgetting.ipynb",
 )
 def fisher_forgetting(ctx: UnlearnContext, p: Params):
     model = ctx.model
     fisher = retain_fisher(ctx, p.batch_size)
     head = head_linear(model)
     head_ids = {id(head.weight), id(head.bias)}
+    forget_rows = tuple(ctx.forget_classes) if ctx.scenario == "class" else ()
     generator = ctx.generator()
     with torch.no_grad():
         for n, w in model.named_parameters():
-            is_head = id(w) in head_ids
-            var = (p.alpha / (fisher[n] + EPS)).clamp(max=MAX_VAR_HEAD if is_head else MAX_VAR)
-            if w.ndim > 1:  # one variance per output unit, as in the reference code
-                var = var.flatten(1).mean(1).view(-1, *[1] * (w.ndim - 1)).expand_as(w).clone()
-            mu = w.clone()
-            if is_head:
-                var *= HEAD_SCALE
-                if ctx.scenario == "class":
-                    rows = torch.tensor(ctx.forget_classes)  # a CPU index: every device accepts one
-                    mu[rows] = 0.0
-                    var[rows] = FORGOTTEN_ROW_VAR
+            mu, var = noise_distribution(w, fisher[n], p.alpha, id(w) in head_ids, forget_rows)
             # the noise is drawn on the CPU from the method's generator: the same draw on every device
             w.copy_(mu + var.sqrt() * torch.randn(w.shape, generator=generator).to(w.device))
     return model.eval()

@@ -3,6 +3,8 @@
 A positive control for the representation metrics: in the class scenario it forgets at the output by
 construction while every layer below the head is bit-identical to the original, so the audit must call
 it `output-only`.
+
+Reference code: none, a control of this project (not a published method).
 """
 
 import torch

@@ -3,6 +3,8 @@
 A negative control: it is correct forgetting by construction, so the audit must call it `consistent`.
 It uses the retrain recipe (seeded init, Adam, seeded batch order); unlearn stages do not read the
 `train` block, so the recipe is repeated here with the train block's defaults.
+
+Reference code: none, a control of this project: the project's own retrain recipe (muaudit/training.py).
 """
 
 from pydantic import Field

@@ -2,6 +2,11 @@
 
 Sparsity makes the model forget more of what only the forget set supported (Jia et al.); the decaying
 schedule lets the last epochs recover retain accuracy without the penalty.
+
+Reference code: OPTML-Group/Unlearn-Sparse: unlearn/FT.py (`FT_l1`: `FT_iter` with `with_l1=True`;
+gamma_t = alpha * (1 - epoch / (epochs - no_l1_epochs)), no_l1_epochs 0 by default), in the loop of
+unlearn/impl.py: SGD, momentum 0.9, weight decay 5e-4, constant lr. The l1 term is the norm of all
+parameters, biases included, as the reference's `l1_regularization`.
 """
 
 from pydantic import Field
@@ -16,6 +21,7 @@ from muaudit.training import batches
 class Params(MethodParams):
     lr: float = Field(0.02, gt=0)  # SGD learning rate
     momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)  # the reference loop's (OPTML unlearn/impl.py)
     gamma: float = Field(2e-3, ge=0)  # initial l1 weight; gamma_t = gamma * (1 - t / epochs), t = epoch index
     epochs: int = Field(10, ge=1)  # passes over the retain set
     batch_size: int = Field(64, ge=1)
@@ -25,11 +31,11 @@ class Params(MethodParams):
     "l1_sparse",
     params=Params,
     description="Fine-tune on retain with CE + gamma_t*||theta||_1, gamma_t decaying linearly to 0.",
-    reference="Jia et al. 2023, arXiv 2304.04934; OPTML-Group/Unlearn-Sparse FT_iter with_l1",
+    reference="Jia et al. 2023, arXiv 2304.04934; OPTML-Group/Unlearn-Sparse: unlearn/FT.py",
 )
 def l1_sparse(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()
-    optimizer = sgd(model, p.lr, p.momentum)
+    optimizer = sgd(model, p.lr, p.momentum, p.weight_decay)
     generator = ctx.generator()
     loop = ctx.epochs(p.epochs, model=model, optimizer=optimizer, generator=generator)
     for epoch in loop:

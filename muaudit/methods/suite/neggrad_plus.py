@@ -1,4 +1,9 @@
-"""NegGrad+: descend on retain CE while ascending on forget CE, one step per (retain, forget) batch pair."""
+"""NegGrad+: descend on retain CE while ascending on forget CE, one step per (retain, forget) batch pair.
+
+Reference code: meghdadk/SCRUB: thirdparty/repdistiller/helper/loops.py (`train_negrad`: retain batches
+zipped with a cycled forget loader, loss alpha*CE_r - (1-alpha)*CE_f), driven by `negative_grad` in
+BadT_experiments.ipynb: plain SGD, no momentum, no weight decay.
+"""
 
 from pydantic import Field
 from torch.nn import functional as F
@@ -11,7 +16,7 @@ from muaudit.training import batches
 
 class Params(MethodParams):
     lr: float = Field(0.003, gt=0)  # SGD learning rate
-    momentum: float = Field(0.9, ge=0, lt=1)
+    momentum: float = Field(0.0, ge=0, lt=1)  # the reference's SGD has none
     alpha: float = Field(0.99, gt=0, le=1)  # weight of the retain CE; 1 - alpha weighs the (negated) forget CE
     epochs: int = Field(5, ge=1)  # passes over the retain set; the forget set is cycled alongside
     batch_size: int = Field(64, ge=1)  # retain batch; forget batches have the same size
@@ -21,7 +26,7 @@ class Params(MethodParams):
     "neggrad_plus",
     params=Params,
     description="alpha*CE(retain) - (1-alpha)*CE(forget) on paired batches, forget set cycled.",
-    reference="Kurmanji et al. 2023, arXiv 2302.09880 (NegGrad+)",
+    reference="Kurmanji et al. 2023, arXiv 2302.09880; meghdadk/SCRUB: thirdparty/repdistiller/helper/loops.py",
 )
 def neggrad_plus(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()

@@ -1,4 +1,9 @@
-"""Random labels (RL): per epoch, a pass on forget samples with random labels, then a pass on retain."""
+"""Random labels (RL): per epoch, a pass on forget samples with random labels, then a pass on retain.
+
+Reference code: OPTML-Group/Unlearn-Saliency: Classification/unlearn/RL.py (`RL`, its CIFAR-10/SVHN
+branch): each forget batch gets labels drawn uniformly from all classes (the true one included), then a
+pass over retain; the loop of Classification/unlearn/impl.py: SGD, momentum 0.9, weight decay 5e-4.
+"""
 
 import torch
 from pydantic import Field
@@ -13,6 +18,7 @@ from muaudit.training import batches
 class Params(MethodParams):
     lr: float = Field(0.01, gt=0)  # SGD learning rate
     momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)  # the reference loop's (OPTML unlearn/impl.py)
     epochs: int = Field(5, ge=1)
     batch_size: int = Field(64, ge=1)
 
@@ -21,11 +27,11 @@ class Params(MethodParams):
     "random_labels",
     params=Params,
     description="Train on forget samples with uniformly random labels, alternating with retain passes.",
-    reference="Golatkar et al. 2020; OPTML-Group/Unlearn-Saliency RL",
+    reference="OPTML-Group/Unlearn-Saliency: Classification/unlearn/RL.py",
 )
 def random_labels(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()
-    optimizer = sgd(model, p.lr, p.momentum)
+    optimizer = sgd(model, p.lr, p.momentum, p.weight_decay)
     generator = ctx.generator()
     loop = ctx.epochs(p.epochs, model=model, optimizer=optimizer, generator=generator)
     for _ in loop:

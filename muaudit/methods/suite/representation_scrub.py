@@ -10,6 +10,9 @@ forget information in the features. Rule, at the layer `layer` (default `fc`, th
     part of the feature (what a model that never saw it would compute) and keeps the class information.
   * loss = MSE(h(x_f), target) + beta * MSE(h(x_r), h0(x_r)) + CE(f(x_r), y_r)
     on paired (retain, cycled forget) batches; h0 is the original's feature, kept fixed for retain.
+
+Reference code: none, this method is ours (no published code to check it against); its optimizer is
+the SGD with momentum 0.9 of the project's other fine-tuning methods.
 """
 
 import torch

@@ -3,6 +3,10 @@
 Importances are diagonal Fisher estimates (mean over batches of squared CE gradients) on the full train
 set D = forget + retain (I_D) and on forget (I_f). Where I_f > alpha * I_D, theta <- theta * min(1,
 lambda * I_D / I_f). One shot, no optimizer, so no learning rate: it is not a training method.
+
+Reference code: if-loops/selective-synaptic-dampening: src/ssd.py (`ParameterPerturber.calc_importance`:
+sum over batches of squared batch-mean CE gradients / number of batches; `modify_weight`: exponent 1,
+lower bound 1).
 """
 
 import torch
@@ -38,7 +42,7 @@ def importances(model, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> dic
     "ssd",
     params=Params,
     description="Dampen weights whose forget-set Fisher importance exceeds alpha x the full-data one.",
-    reference="Foster et al. 2024, arXiv 2308.07707; if-loops/selective-synaptic-dampening",
+    reference="Foster et al. 2024, arXiv 2308.07707; if-loops/selective-synaptic-dampening: src/ssd.py",
 )
 def ssd(ctx: UnlearnContext, p: Params):
     model = ctx.model.eval()
