@@ -35,7 +35,7 @@ N_RETRAIN = 3
 # method -> {hyperparameter: values}; every combination is run. lr first, then the key knob.
 GRID: dict[str, dict[str, list]] = {
     "finetune": {"lr": [0.02, 0.05, 0.1]},
-    "gradient_ascent": {"lr": [1e-4, 3e-4, 5e-4, 1e-3]},
+    "gradient_ascent": {"lr": [1e-4, 3e-4, 4e-4, 5e-4, 1e-3]},
     "random_labels": {"lr": [0.003, 0.01, 0.03]},
     "neggrad_plus": {"lr": [0.01, 0.03, 0.05], "alpha": [0.99, 0.999]},
     "l1_sparse": {"lr": [0.02, 0.05], "gamma": [5e-4, 2e-3]},

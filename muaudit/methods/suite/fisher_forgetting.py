@@ -35,7 +35,7 @@ FORGOTTEN_ROW_VAR = 1e-4  # before the x10 of the output layer, as in the refere
 
 
 class Params(MethodParams):
-    alpha: float = Field(1e-6, gt=0)  # noise scale: variance = alpha * min(1 / Fisher, cap)
+    alpha: float = Field(1e-7, gt=0)  # noise scale: variance = alpha * min(1 / Fisher, cap)
     batch_size: int = Field(128, ge=1)  # retain batch of the Fisher pass (per-sample gradients: no effect on F)
 
 

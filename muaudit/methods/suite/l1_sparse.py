@@ -19,7 +19,7 @@ from muaudit.training import batches
 
 
 class Params(MethodParams):
-    lr: float = Field(0.02, gt=0)  # SGD learning rate
+    lr: float = Field(0.05, gt=0)  # SGD learning rate
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)  # the reference loop's (OPTML unlearn/impl.py)
     gamma: float = Field(2e-3, ge=0)  # initial l1 weight; gamma_t = gamma * (1 - t / epochs), t = epoch index

@@ -15,7 +15,7 @@ from muaudit.training import batches
 
 
 class Params(MethodParams):
-    lr: float = Field(0.003, gt=0)  # SGD learning rate
+    lr: float = Field(0.03, gt=0)  # SGD learning rate
     momentum: float = Field(0.0, ge=0, lt=1)  # the reference's SGD has none
     alpha: float = Field(0.99, gt=0, le=1)  # weight of the retain CE; 1 - alpha weighs the (negated) forget CE
     epochs: int = Field(5, ge=1)  # passes over the retain set; the forget set is cycled alongside

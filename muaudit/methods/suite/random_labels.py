@@ -16,7 +16,7 @@ from muaudit.training import batches
 
 
 class Params(MethodParams):
-    lr: float = Field(0.01, gt=0)  # SGD learning rate
+    lr: float = Field(0.003, gt=0)  # SGD learning rate
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)  # the reference loop's (OPTML unlearn/impl.py)
     epochs: int = Field(5, ge=1)

@@ -25,7 +25,7 @@ class Params(MethodParams):
     weight_decay: float = Field(5e-4, ge=0)
     lr_decay_epochs: list[int] = [3, 5, 9]  # lr x lr_decay_rate after each of these (1-based) epochs
     lr_decay_rate: float = Field(0.1, gt=0, le=1)
-    epochs: int = Field(5, ge=1)  # min-step passes over retain
+    epochs: int = Field(3, ge=1)  # min-step passes over retain
     msteps: int = Field(2, ge=0)  # epochs 1..msteps also do a max-step pass over forget
     gamma: float = Field(0.99, ge=0)  # weight of the retain CE in the min-step
     alpha: float = Field(0.001, ge=0)  # weight of the retain KL to the teacher in the min-step
