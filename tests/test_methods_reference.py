@@ -8,7 +8,6 @@ import re
 
 import pytest
 import torch
-import yaml
 from torch import nn
 
 import muaudit.methods.suite as suite
@@ -160,7 +159,7 @@ def test_salun_keeps_masked_weights_at_theta0_under_weight_decay():
     assert 0 < changed <= int(0.2 * total)
 
 
-# ---- every method names the reference code it was checked against; params.yaml agrees with the defaults ----
+# ---- every method names the reference code it was checked against ----
 
 REFERENCE = re.compile(r"Reference code: (none\b|[\w.-]+/[\w.-]+: [\w./-]+\.(py|ipynb))")
 
@@ -178,10 +177,3 @@ def test_published_methods_name_a_reference_file_in_the_registry():
         if "Reference code: none" not in doc:
             assert re.search(r"[\w.-]+/[\w.-]+: [\w./-]+\.(py|ipynb)", spec.reference), name
 
-
-def test_params_yaml_blocks_agree_with_the_method_defaults():
-    blocks = yaml.safe_load(open("params.yaml"))["unlearn"]
-    for name in blocks["methods"]:
-        params = registry.get(name).params
-        defaults = {k: f.default for k, f in params.model_fields.items()}
-        assert blocks[name] == defaults, f"unlearn.{name} in params.yaml differs from {params.__module__}.Params"
