@@ -5,6 +5,7 @@ H x W grid, flattened channel-major: unit c·H·W + i·W + j), so a residue with
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -67,25 +68,32 @@ def pool_map(t: torch.Tensor, mode: str = GLOBAL, name: str = "") -> torch.Tenso
 
 
 @torch.inference_mode()
-def extract(model: nn.Module, x: torch.Tensor, layers: list[str], batch_size: int = 256,
-            pool: str | dict[str, str] = GLOBAL) -> dict[str, np.ndarray]:
-    """Activations of each named layer plus `logits`, in the order of x."""
+def extract_batches(model: nn.Module, x: torch.Tensor, layers: list[str], batch_size: int = 256,
+                    pool: str | dict[str, str] = GLOBAL) -> Iterator[dict[str, np.ndarray]]:
+    """Activations of each named layer plus `logits`, one batch of x at a time in order, on the CPU: the
+    caller writes each batch out, so no more than one batch of activations is held whatever len(x)."""
     model.eval()
     modes = pool_modes(layers, pool)
     modules = dict(model.named_modules())
-    captured: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    captured: dict[str, torch.Tensor] = {}
     hooks = [
         modules[name].register_forward_hook(
-            lambda _m, _i, out, name=name: captured[name].append(pool_map(out, modes[name], name).float()))
+            lambda _m, _i, out, name=name: captured.__setitem__(name, pool_map(out, modes[name], name).float()))
         for name in layers
     ]
-    logits = []
     try:
         for start in range(0, len(x), batch_size):
-            logits.append(model(x[start : start + batch_size]).float())
+            logits = model(x[start : start + batch_size]).float()
+            yield {**{name: captured[name].cpu().numpy() for name in layers}, "logits": logits.cpu().numpy()}
+            captured.clear()
     finally:
         for h in hooks:
             h.remove()
-    out = {name: torch.cat(chunks).cpu().numpy() for name, chunks in captured.items()}
-    out["logits"] = torch.cat(logits).cpu().numpy()
-    return out
+
+
+def extract(model: nn.Module, x: torch.Tensor, layers: list[str], batch_size: int = 256,
+            pool: str | dict[str, str] = GLOBAL) -> dict[str, np.ndarray]:
+    """Activations of each named layer plus `logits`, in the order of x, held whole (small inputs and tests;
+    the extract stage streams extract_batches to the store)."""
+    batches = list(extract_batches(model, x, layers, batch_size, pool))
+    return {name: np.concatenate([b[name] for b in batches]) for name in [*layers, "logits"]}

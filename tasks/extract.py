@@ -8,13 +8,12 @@ import numpy as np
 import torch
 
 from muaudit.config import ExtractParams, ModelParams, RuntimeParams
-from muaudit.extraction import extract as forward_extract
-from muaudit.extraction import pool_modes, resolve_layers
+from muaudit.extraction import extract_batches, pool_modes, resolve_layers
 from muaudit.io import atomic_dir, atomic_write_json, read_json
 from muaudit.models import build_model, load_model
 from muaudit.runner.stage import main_exit, run_stage
 from muaudit.runtime import device_of, resolve_device
-from muaudit.store import write_model_activations
+from muaudit.store import stream_model_activations
 from muaudit.training import TrainingHooks
 from tasks.common import load_split
 
@@ -40,12 +39,19 @@ def extract(extract: ExtractParams, model: ModelParams, runtime: RuntimeParams, 
     layers = resolve_layers(net, extract.layers)
     keep = capped_index(data.roles, extract.max_samples_per_role)
     modes = pool_modes(layers, extract.pool)
-    acts = forward_extract(net, torch.from_numpy(data.x[keep]).to(device), layers, extract.batch_size, modes)
+    x = torch.from_numpy(data.x if len(keep) == len(data.x) else data.x[keep]).to(device)  # no copy when uncapped
+    ids, roles, labels = data.sample_ids[keep], data.roles[keep], data.y[keep]
+    dims: dict[str, float] = {}
+    # Streamed: one batch of every layer is in memory at a time, then appended to the layer files.
+    with stream_model_activations(out, {name: {"pool": mode} for name, mode in modes.items()}) as writer:
+        start = 0
+        for batch in extract_batches(net, x, layers, extract.batch_size, modes):
+            end = start + len(batch["logits"])
+            writer.append(ids[start:end], roles[start:end], labels[start:end], batch)
+            dims = {f"dim_{name}": float(a.shape[1]) for name, a in batch.items()}
+            start = end
     hooks.record_device(device_of(net))
-    write_model_activations(out, data.sample_ids[keep], data.roles[keep], data.y[keep], acts,
-                            {name: {"pool": mode} for name, mode in modes.items()})
-    return {f"dim_{name}": float(a.shape[1]) for name, a in acts.items()}
-
+    return dims
 
 def capped_index(roles: np.ndarray, cap: int | None) -> np.ndarray:
     """Sorted indices keeping at most cap samples per role. The draw depends on the split only (fixed seed),

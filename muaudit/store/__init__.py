@@ -6,6 +6,12 @@ Logits are stored as layer `logits`. Each layer file's schema metadata records h
 (`muaudit.pool`: `mean` or a grid such as `2x2`; see muaudit/extraction.py). Readable with pandas, pyarrow and duckdb.
 """
 
-from muaudit.store.activations import FEATURES, layer_metadata, read_layer, write_model_activations
+from muaudit.store.activations import (
+    FEATURES,
+    layer_metadata,
+    read_layer,
+    stream_model_activations,
+    write_model_activations,
+)
 
-__all__ = ["FEATURES", "layer_metadata", "read_layer", "write_model_activations"]
+__all__ = ["FEATURES", "layer_metadata", "read_layer", "stream_model_activations", "write_model_activations"]
