@@ -66,3 +66,76 @@ def test_pool_rejects_bad_modes_and_layers():
     model = build_model("small_cnn", (1, 8, 8), 10)
     with pytest.raises(BadInputError, match="extract.pool.fc: '2x2' needs a spatial map"):
         extract(model, torch.rand(4, 1, 8, 8), ["fc"], pool={"fc": "2x2"})
+
+
+def _hashes(folder) -> dict[str, str]:
+    import hashlib
+    from pathlib import Path
+
+    return {str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(Path(folder).rglob("*.parquet"))}
+
+
+def test_streamed_store_is_written_per_batch_and_byte_identical_to_the_whole_table(tmp_path, monkeypatch):
+    """The writer appends each batch to the layer files, holding at most one row group (plus one batch) per
+    layer, and the bytes are those of the whole table written at once, whatever the batch size. (The forward
+    pass itself may round differently per batch size, which is why extract.batch_size is a param.)"""
+    import pyarrow.parquet as pq
+
+    from muaudit.extraction import extract_batches
+    from muaudit.store import activations, stream_model_activations
+
+    monkeypatch.setattr(activations, "ROW_GROUP_ROWS", 32)  # several row groups from 100 rows
+    torch.manual_seed(0)
+    model = build_model("small_cnn", (1, 8, 8), 10)
+    x = torch.rand(100, 1, 8, 8)
+    layers = resolve_layers(model, None)
+    ids = np.array([f"s{i}" for i in range(100)])
+    roles = np.array(["forget", "retain", "test"])[np.arange(100) % 3]
+    labels = np.arange(100) % 10
+    whole = extract(model, x, layers, batch_size=7)
+    assert [len(b["logits"]) for b in extract_batches(model, x, layers, 7)] == [7] * 14 + [2]
+    write_model_activations(tmp_path / "whole" / "model=m", ids, roles, labels, whole)
+    for batch_size in (7, 32, 100):
+        with stream_model_activations(tmp_path / f"b{batch_size}" / "model=m") as writer:
+            for start in range(0, 100, batch_size):
+                sl = slice(start, start + batch_size)
+                writer.append(ids[sl], roles[sl], labels[sl], {name: a[sl] for name, a in whole.items()})
+        assert writer.peak_buffered_rows < 32 + batch_size
+        assert _hashes(tmp_path / f"b{batch_size}") == _hashes(tmp_path / "whole")
+    path = tmp_path / "whole" / "model=m" / "layer=fc" / "part-0.parquet"
+    assert [pq.ParquetFile(path).metadata.row_group(i).num_rows for i in range(4)] == [32, 32, 32, 4]
+    # and the same bytes as pyarrow writing the whole table in one call with the store's options
+    reference = tmp_path / "reference.parquet"
+    pq.write_table(activations._table(ids, roles, labels, whole["fc"]), reference, row_group_size=32,
+                   **activations._PARQUET_OPTIONS)
+    assert reference.read_bytes() == path.read_bytes()
+    _, feats = read_layer(tmp_path / "whole", "m", "fc")
+    np.testing.assert_array_equal(feats, whole["fc"])
+
+
+def test_extract_stage_never_holds_more_than_one_batch_of_activations(tmp_path, monkeypatch):
+    """The stage hands the writer one extraction batch at a time (a writer called per batch), not the whole model."""
+    from muaudit.config import parse_params
+    from muaudit.data import Dataset
+    from muaudit.data.split import write_split
+    from muaudit.models import save_model
+    from muaudit.store import activations
+    from tasks.extract import extract as extract_stage
+
+    appended: list[int] = []
+    original_append = activations.ActivationWriter.append
+    monkeypatch.setattr(activations.ActivationWriter, "append",
+                        lambda self, ids, *rest: (appended.append(len(ids)), original_append(self, ids, *rest))[1])
+    rng = np.random.default_rng(0)
+    y = np.arange(45) % 3
+    write_split(tmp_path / "split", Dataset("t", rng.random((45, 4), dtype=np.float32), y,
+                                            np.array([f"s{i}" for i in range(45)]), 3),
+                np.where(y == 0, "forget", np.where(np.arange(45) < 36, "retain", "test")).astype(object))
+    params = parse_params({"model": {"name": "mlp"}, "extract": {"batch_size": 10}})
+    torch.manual_seed(0)
+    save_model(build_model("mlp", (4,), 3), tmp_path / "model", {"status": "ok"})
+    dims = extract_stage(params.extract, params.model, params.runtime, str(tmp_path / "model"), str(tmp_path / "split"),
+                         str(tmp_path / "acts" / "model=m"))
+    assert appended == [10, 10, 10, 10, 5]
+    _, logits = read_layer(tmp_path / "acts", "m", "logits")
+    assert logits.shape == (45, 3) and dims["dim_logits"] == 3.0

@@ -1,0 +1,209 @@
+"""Peak memory at CIFAR scale (issue 17, item 6): extraction of one ResNet-18 and the metrics stage over a
+20-model activation store, each in its own process, code before and after side by side in one run.
+
+Usage (from the repository root):
+    nice -n 10 python benchmarks/memory.py [--before REV] [--metrics-rev REV] [--extract-sizes 2000 4000]
+                                           [--metrics-sizes 1500 3000] [--models 20] [--work DIR]
+Prints one JSON line per measurement and writes them all to <work>/memory.json.
+
+- The store is synthetic, nothing is trained: per sample a class mean plus a sample latent shared by every
+  model, mixed by a model-specific near-identity matrix plus model noise, written through the real writer
+  (muaudit.store.stream_model_activations) in the widths of ResNet-18's pooled layers and 10 logits;
+  CIFAR-10's roles: 50,000 train (class 0 forgotten) and 10,000 test, in that proportion at every size.
+- Extraction: the extract stage (tasks/extract.py) on an untrained ResNet-18 (width 64) and synthetic
+  32x32x3 images, after a separate process wrote the split and the model.
+- "before" runs the code of REV (default: the commit this branch started from), exported with git archive;
+  "after" runs this tree; --metrics-rev REV measures the metrics stage of another revision as well.
+- Peak RSS is the child's ru_maxrss (os.wait4). A child above --kill-gib is killed (reported as such), so a
+  size that cannot fit does not take the shared machine down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WIDTHS = {"layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512, "logits": 10}
+RETRAINS = [f"retrain_{s}" for s in range(1, 6)]
+CLASSES = 10
+CHUNK_ROWS = 4096  # generation is chunked too, so the generator's memory stays small at any size
+
+
+def model_ids(models: int) -> tuple[list[str], list[str]]:
+    """(retrain ids, method ids): five retrains, the original and the rest as methods; models in all."""
+    return RETRAINS, ["original", *[f"method_{i}" for i in range(models - len(RETRAINS) - 1)]]
+
+
+def roles_labels(n: int):
+    import numpy as np
+
+    y = np.arange(n) % CLASSES
+    train = np.arange(n) < n * 5 // 6  # CIFAR-10: 50,000 of 60,000 are train
+    roles = np.where(~train, "test", np.where(y == 0, "forget", "retain"))
+    return np.array([f"s{i:06d}" for i in range(n)]), roles, y
+
+
+# --- children (run with PYTHONPATH set to the tree under test) --------------------------------------
+def child_store(root: str, n: int, models: int) -> None:
+    import numpy as np
+
+    from muaudit.io import atomic_write_json
+    from muaudit.store import stream_model_activations
+
+    ids, roles, y = roles_labels(n)
+    retrains, methods = model_ids(models)
+    for m_index, model in enumerate([*retrains, *methods]):
+        mix = {name: np.eye(d, dtype=np.float32) + np.random.default_rng([1, m_index, d]).normal(0, 0.3 / np.sqrt(d), (d, d)).astype(np.float32)
+               for name, d in WIDTHS.items()}
+        means = {name: np.random.default_rng([2, d]).normal(0, 1, (CLASSES, d)).astype(np.float32) for name, d in WIDTHS.items()}
+        keeps_forget = model == "original" or model.startswith("method")  # retrains never saw the forget class
+        with stream_model_activations(Path(root) / f"model={model}") as writer:
+            for start in range(0, n, CHUNK_ROWS):
+                sl = slice(start, min(start + CHUNK_ROWS, n))
+                batch = {}
+                for name, d in WIDTHS.items():
+                    latent = np.random.default_rng([3, start, d]).normal(0, 1, (sl.stop - start, d)).astype(np.float32)
+                    noise = np.random.default_rng([4, m_index, start, d]).normal(0, 0.3, latent.shape).astype(np.float32)
+                    signal_ = means[name][y[sl]] * np.where((roles[sl] == "forget") & ~keeps_forget, 0.3, 1.0)[:, None]
+                    batch[name] = ((signal_ + latent) @ mix[name] + noise).astype(np.float32)
+                writer.append(ids[sl], roles[sl], y[sl], batch)
+        atomic_write_json(Path(root).parent / "models" / model / "model.json", {"status": "ok"})
+
+
+def child_prepare(folder: str, n: int) -> None:
+    import numpy as np
+    import torch
+
+    from muaudit.data import Dataset
+    from muaudit.data.split import write_split
+    from muaudit.models import build_model, save_model
+
+    _, roles, y = roles_labels(n)
+    rng = np.random.default_rng(0)
+    x = rng.random((n, 3, 32, 32), dtype=np.float32)
+    write_split(Path(folder) / "split", Dataset("synthetic_cifar", x, y, np.array([f"s{i:06d}" for i in range(n)]), CLASSES),
+                roles.astype(object))
+    torch.manual_seed(0)
+    save_model(build_model("resnet18", (3, 32, 32), CLASSES), Path(folder) / "model", {"status": "ok"})
+
+
+def child_extract(folder: str) -> None:
+    from muaudit.config import parse_params
+    from tasks.extract import extract
+
+    p = parse_params({"model": {"name": "resnet18"}, "runtime": {"device": "cpu"}})
+    extract(p.extract, p.model, p.runtime, f"{folder}/model", f"{folder}/split", f"{folder}/activations/model=original")
+
+
+def child_metrics(root: str, models: int) -> None:
+    from muaudit.metrics.compute import compute_metrics
+
+    retrains, methods = model_ids(models)
+    table = compute_metrics(root, str(Path(root).parent / "models"), retrains, methods, scenario="class")
+    print(f"rows={len(table)}", file=sys.stderr)
+
+
+CHILDREN = {"_store": child_store, "_prepare": child_prepare, "_extract": child_extract, "_metrics": child_metrics}
+
+
+# --- parent -------------------------------------------------------------------------------------------
+def measure(tree: Path, args: list[str], kill_bytes: int, threads: int) -> dict:
+    """Run this script's child mode under tree's code; peak RSS (bytes, ru_maxrss) and wall seconds."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "OPENBLAS_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *args], env=env, cwd=tree)
+    killed = threading.Event()
+
+    def guard() -> None:  # /proc polling only to stop a runaway child; the figure is ru_maxrss
+        status = Path(f"/proc/{proc.pid}/status")
+        while proc.returncode is None and not killed.is_set():
+            try:
+                rss = next(int(line.split()[1]) * 1024 for line in status.read_text().splitlines() if line.startswith("VmRSS"))
+            except (OSError, StopIteration):
+                return
+            if rss > kill_bytes:
+                killed.set()
+                os.kill(proc.pid, signal.SIGKILL)
+                return
+            time.sleep(0.2)
+
+    threading.Thread(target=guard, daemon=True).start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    killed_now = killed.is_set()
+    killed.set()
+    return {"peak_rss_bytes": usage.ru_maxrss * 1024, "wall_s": round(time.perf_counter() - start, 1),
+            "rc": proc.returncode, "killed_over_limit": killed_now}
+
+
+def export_tree(rev: str, dest: Path) -> Path:
+    if not dest.exists():
+        dest.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True, capture_output=True).stdout
+        tar = dest.with_suffix(".tar")
+        tar.write_bytes(archive)
+        with tarfile.open(tar) as t:
+            t.extractall(dest, filter="data")
+        tar.unlink()
+    return dest
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in CHILDREN:
+        CHILDREN[argv[0]](argv[1], *map(int, argv[2:]))
+        return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--before", default="55e30c8", help="git revision of the 'before' code (default: main before streaming extraction)")
+    parser.add_argument("--metrics-rev", action="append", default=[], help="another revision whose metrics stage to measure")
+    parser.add_argument("--extract-sizes", type=int, nargs="*", default=[2000, 4000])
+    parser.add_argument("--metrics-sizes", type=int, nargs="*", default=[1500, 3000])
+    parser.add_argument("--after-metrics-sizes", type=int, nargs="*", default=[], help="sizes run by the after trees only")
+    parser.add_argument("--models", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--kill-gib", type=float, default=10.0)
+    parser.add_argument("--work", default="/tmp/muaudit-memory")
+    a = parser.parse_args(argv)
+    work = Path(a.work)
+    work.mkdir(parents=True, exist_ok=True)
+    before = export_tree(a.before, work / f"tree-{a.before.replace('/', '_')}")
+    trees = {"before": before, "after": ROOT}
+    metric_trees = {**trees, **{f"rev:{r}": export_tree(r, work / f"tree-{r.replace('/', '_')}") for r in a.metrics_rev}}
+    kill = int(a.kill_gib * 2**30)
+    results = []
+
+    def record(entry: dict) -> None:
+        results.append(entry)
+        print(json.dumps(entry), flush=True)
+        (work / "memory.json").write_text(json.dumps(results, indent=1))
+
+    for n in a.extract_sizes:
+        folder = work / f"extract-{n}"
+        if not (folder / "model").exists():
+            measure(ROOT, ["_prepare", str(folder), str(n)], kill, a.threads)
+        for label, tree in trees.items():
+            record({"stage": "extract", "code": label, "samples": n, **measure(tree, ["_extract", str(folder)], kill, a.threads)})
+    for n in [*a.metrics_sizes, *a.after_metrics_sizes]:
+        store = work / f"store-{n}x{a.models}" / "activations"
+        if not (store / f"model={model_ids(a.models)[1][-1]}").exists():
+            record({"stage": "generate", "code": "after", "samples": n, "models": a.models,
+                    **measure(ROOT, ["_store", str(store), str(n), str(a.models)], kill, a.threads)})
+        for label, tree in metric_trees.items():
+            if label == "before" and n not in a.metrics_sizes:
+                continue
+            record({"stage": "metrics", "code": label, "samples": n, "models": a.models,
+                    **measure(tree, ["_metrics", str(store), str(a.models)], kill, a.threads)})
+
+
+if __name__ == "__main__":
+    main()
