@@ -178,7 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     before = export_tree(a.before, work / f"tree-{a.before.replace('/', '_')}")
     trees = {"before": before, "after": ROOT}
-    metric_trees = {**trees, **{f"rev:{r}": export_tree(r, work / f"tree-{r.replace('/', '_')}") for r in a.metrics_rev}}
+    # the after tree's metrics stage is measured only where its code differs from before's
+    same = subprocess.run(["git", "diff", "--quiet", a.before, "--", "muaudit/metrics", "muaudit/store"], cwd=ROOT).returncode == 0
+    metric_trees = {**({"before": before} if same else trees), **{f"rev:{r}": export_tree(r, work / f"tree-{r.replace('/', '_')}") for r in a.metrics_rev}}
     kill = int(a.kill_gib * 2**30)
     results = []
 
