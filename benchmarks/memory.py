@@ -36,6 +36,10 @@ WIDTHS = {"layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512, "logits": 1
 RETRAINS = [f"retrain_{s}" for s in range(1, 6)]
 CLASSES = 10
 CHUNK_ROWS = 4096  # generation is chunked too, so the generator's memory stays small at any size
+TARGET_SAMPLES = 60_000
+LIMIT_GIB = 8
+RESULTS = ROOT / "benchmarks/results.md"
+START, END = "<!-- memory:start -->", "<!-- memory:end -->"
 
 
 def model_ids(models: int) -> tuple[list[str], list[str]]:
@@ -173,7 +177,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--kill-gib", type=float, default=10.0)
     parser.add_argument("--work", default="/tmp/muaudit-memory")
+    parser.add_argument("--no-write", action="store_true", help="do not write the section into benchmarks/results.md")
+    parser.add_argument("--from-json", nargs="*", default=[], help="only write the section from these memory.json files")
     a = parser.parse_args(argv)
+    command = "python benchmarks/memory.py " + " ".join(argv)
+    if a.from_json:
+        results = [r for f in a.from_json for r in json.loads(Path(f).read_text())]
+        write_section(section(results, command, "/".join(f"{v:.1f}" for v in os.getloadavg())))
+        return
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     before = export_tree(a.before, work / f"tree-{a.before.replace('/', '_')}")
@@ -205,6 +216,60 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             record({"stage": "metrics", "code": label, "samples": n, "models": a.models,
                     **measure(tree, ["_metrics", str(store), str(a.models)], kill, a.threads)})
+    if not a.no_write:
+        write_section(section(results, command, "/".join(f"{v:.1f}" for v in os.getloadavg())))
+
+
+def fit(points: list[tuple[int, int]]) -> tuple[float, float] | None:
+    """(bytes per sample, bytes at zero samples) of the line through the smallest and largest size."""
+    points = sorted(points)
+    if len(points) < 2 or points[0][0] == points[-1][0]:
+        return None
+    (n0, b0), (n1, b1) = points[0], points[-1]
+    slope = (b1 - b0) / (n1 - n0)
+    return slope, b0 - slope * n0
+
+
+def section(results: list[dict], command: str, load: str) -> str:
+    """The "Memory at scale" section of results.md: every measurement, and each line's value at 60,000."""
+    gib = 2**30
+    lines = [START, "## Memory at scale (issue 17): `python benchmarks/memory.py`", "",
+             f"Command: `{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average at the end "
+             f"{load}). Peak RSS of each stage in its own process (ru_maxrss).", "",
+             "| stage | code | samples | models | peak RSS (MiB) | wall (s) |", "|---|---|---|---|---|---|"]
+    for r in results:
+        rss = "killed above the limit" if r["killed_over_limit"] else f"{r['peak_rss_bytes'] / 2**20:.0f}"
+        lines.append(f"| {r['stage']} | {r['code']} | {r['samples']} | {r.get('models', 1)} | {rss} | {r['wall_s']} |")
+    lines += ["", f"Linear in the sample count (a line through the smallest and largest size), at {TARGET_SAMPLES:,} samples:", "",
+              "| stage | code | models | MiB per 1,000 samples | MiB at 0 | GiB at 60,000 | fits 8 GiB |", "|---|---|---|---|---|---|---|"]
+    groups: dict[tuple, list[tuple[int, int]]] = {}
+    for r in results:
+        if r["stage"] != "generate" and r["rc"] == 0:
+            groups.setdefault((r["stage"], r["code"], r.get("models", 1)), []).append((r["samples"], r["peak_rss_bytes"]))
+    for (stage, code, models), points in groups.items():
+        line = fit(points)
+        if line:
+            at = line[0] * TARGET_SAMPLES + line[1]
+            lines.append(f"| {stage} | {code} | {models} | {line[0] * 1000 / 2**20:.1f} | {line[1] / 2**20:.0f} | "
+                         f"{at / gib:.2f} | {'yes' if at <= LIMIT_GIB * gib else 'no'} |")
+    return "\n".join([*lines, END]) + "\n"
+
+
+def memory_section(text: str) -> str:
+    """The memory section of results.md ("" if there is none), for benchmarks/run.py to keep."""
+    if START in text and END in text:
+        return START + text.split(START, 1)[1].split(END, 1)[0] + END + "\n"
+    return ""
+
+
+def write_section(new: str) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + new + rest.split(END, 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + new
+    RESULTS.write_text(text)
 
 
 if __name__ == "__main__":

@@ -28,18 +28,20 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from conftest import TINY, make_workspace  # noqa: E402
 
 from benchmarks.gpu_check import gpu_section  # noqa: E402
+from benchmarks.memory import memory_section  # noqa: E402
 
 PY = sys.executable
 LINES: list[str] = []
 RESULTS = ROOT / "benchmarks/results.md"
 GPU_SECTION = gpu_section(RESULTS.read_text()) if RESULTS.exists() else ""  # measured elsewhere: kept
+MEMORY_SECTION = memory_section(RESULTS.read_text()) if RESULTS.exists() else ""  # benchmarks/memory.py: kept
 
 
 def out(line: str = "") -> None:
     print(line, flush=True)
     LINES.append(line)
     # rewritten as it goes: an interrupted run keeps its rows
-    RESULTS.write_text("\n".join(LINES) + "\n" + (f"\n{GPU_SECTION}" if GPU_SECTION else ""))
+    RESULTS.write_text("\n".join(LINES) + "\n" + "".join(f"\n{kept}" for kept in (GPU_SECTION, MEMORY_SECTION) if kept))
 
 
 def workspace(tmp: Path, name: str, overrides: dict | None) -> Path:
