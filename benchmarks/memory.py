@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--kill-gib", type=float, default=10.0)
     parser.add_argument("--work", default="/tmp/muaudit-memory")
+    parser.add_argument("--codes", nargs="*", choices=("before", "after"), default=["before", "after"],
+                        help="whose extraction to measure (runs can share --work and go in parallel)")
+    parser.add_argument("--json", default="memory.json", help="the measurements file, in --work")
     parser.add_argument("--no-write", action="store_true", help="do not write the section into benchmarks/results.md")
     parser.add_argument("--from-json", nargs="*", default=[], help="only write the section from these memory.json files")
     a = parser.parse_args(argv)
@@ -198,13 +201,15 @@ def main(argv: list[str] | None = None) -> None:
     def record(entry: dict) -> None:
         results.append(entry)
         print(json.dumps(entry), flush=True)
-        (work / "memory.json").write_text(json.dumps(results, indent=1))
+        (work / a.json).write_text(json.dumps(results, indent=1))
 
     for n in a.extract_sizes:
         folder = work / f"extract-{n}"
         if not (folder / "model").exists():
             measure(ROOT, ["_prepare", str(folder), str(n)], kill, a.threads)
         for label, tree in trees.items():
+            if label not in a.codes:
+                continue
             record({"stage": "extract", "code": label, "samples": n, **measure(tree, ["_extract", str(folder)], kill, a.threads)})
     for n in [*a.metrics_sizes, *a.after_metrics_sizes]:
         store = work / f"store-{n}x{a.models}" / "activations"
