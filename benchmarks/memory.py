@@ -3,7 +3,8 @@
 
 Usage (from the repository root):
     nice -n 10 python benchmarks/memory.py [--before REV] [--metrics-rev REV] [--extract-sizes 2000 4000]
-                                           [--metrics-sizes 1500 3000] [--models 20] [--work DIR]
+                                           [--write-sizes 30000 60000] [--metrics-sizes 1500 3000]
+                                           [--models 20] [--work DIR]
 Prints one JSON line per measurement and writes them all to <work>/memory.json.
 
 - The store is synthetic, nothing is trained: per sample a class mean plus a sample latent shared by every
@@ -12,6 +13,8 @@ Prints one JSON line per measurement and writes them all to <work>/memory.json.
   CIFAR-10's roles: 50,000 train (class 0 forgotten) and 10,000 test, in that proportion at every size.
 - Extraction: the extract stage (tasks/extract.py) on an untrained ResNet-18 (width 64) and synthetic
   32x32x3 images, after a separate process wrote the split and the model.
+- Write: the store half of extraction at full size (30,000 and 60,000 rows of ResNet-18's pooled widths),
+  no forward pass: activations held whole and written at once (before) or appended per 256-row batch (after).
 - "before" runs the code of REV (default: the commit this branch started from), exported with git archive;
   "after" runs this tree; --metrics-rev REV measures the metrics stage of another revision as well.
 - Peak RSS is the child's ru_maxrss (os.wait4). A child above --kill-gib is killed (reported as such), so a
@@ -108,6 +111,32 @@ def child_extract(folder: str) -> None:
     extract(p.extract, p.model, p.runtime, f"{folder}/model", f"{folder}/split", f"{folder}/activations/model=original")
 
 
+def child_write(folder: str, n: int) -> None:
+    """The store half of extraction at full size, without the forward pass: one model's activations in
+    ResNet-18's pooled widths, held whole and written at once (code without streaming), or produced and
+    appended one extraction batch (256 rows) at a time (code with streaming)."""
+    import numpy as np
+
+    import muaudit.store as store
+
+    ids, roles, y = roles_labels(n)
+
+    def batch(sl: slice) -> dict:
+        return {name: np.random.default_rng([5, sl.start, d]).normal(0, 1, (sl.stop - sl.start, d)).astype(np.float32)
+                for name, d in WIDTHS.items()}
+
+    slices = [slice(s, min(s + 256, n)) for s in range(0, n, 256)]
+    if hasattr(store, "stream_model_activations"):
+        with store.stream_model_activations(Path(folder) / "model=m") as writer:
+            for sl in slices:
+                writer.append(ids[sl], roles[sl], y[sl], batch(sl))
+    else:
+        parts = [batch(sl) for sl in slices]
+        acts = {name: np.concatenate([p[name] for p in parts]) for name in WIDTHS}
+        del parts
+        store.write_model_activations(Path(folder) / "model=m", ids, roles, y, acts)
+
+
 def child_metrics(root: str, models: int) -> None:
     from muaudit.metrics.compute import compute_metrics
 
@@ -116,7 +145,7 @@ def child_metrics(root: str, models: int) -> None:
     print(f"rows={len(table)}", file=sys.stderr)
 
 
-CHILDREN = {"_store": child_store, "_prepare": child_prepare, "_extract": child_extract, "_metrics": child_metrics}
+CHILDREN = {"_write": child_write, "_store": child_store, "_prepare": child_prepare, "_extract": child_extract, "_metrics": child_metrics}
 
 
 # --- parent -------------------------------------------------------------------------------------------
@@ -172,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metrics-rev", action="append", default=[], help="another revision whose metrics stage to measure")
     parser.add_argument("--extract-sizes", type=int, nargs="*", default=[2000, 4000])
     parser.add_argument("--metrics-sizes", type=int, nargs="*", default=[1500, 3000])
+    parser.add_argument("--write-sizes", type=int, nargs="*", default=[30_000, 60_000])
     parser.add_argument("--after-metrics-sizes", type=int, nargs="*", default=[], help="sizes run by the after trees only")
     parser.add_argument("--models", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
@@ -203,6 +233,11 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(entry), flush=True)
         (work / a.json).write_text(json.dumps(results, indent=1))
 
+    for n in a.write_sizes:
+        for label, tree in trees.items():
+            if label in a.codes:
+                record({"stage": "write", "code": label, "samples": n,
+                        **measure(tree, ["_write", str(work / f"write-{n}-{label}"), str(n)], kill, a.threads)})
     for n in a.extract_sizes:
         folder = work / f"extract-{n}"
         if not (folder / "model").exists():
