@@ -1,7 +1,7 @@
 """The audit context every metric function reads: models, roles, and cached matrices from the store.
 
-Caches: raw activations per (model, layer), float32 as stored; centered matrices (float64) and their row
-norms / Gram norms per (model, layer, role); cross products XᵀY per (model, model, layer, role), shared by
+Caches: raw activations per (model, layer), float32 as stored; centered matrices (float32, centred in
+float64) and their row norms / Gram norms per (model, layer, role); cross products XᵀY per (model, model, layer, role), shared by
 CKA, Procrustes and the phenomena; softmax outputs per model. The metrics stage works one layer at a time
 (`focus`, then `release`), so at most one layer of every model is in memory, whatever the audit's size.
 """
@@ -99,7 +99,9 @@ class Context:
             x = x - x.mean(0)
             sq = np.einsum("ij,ij->i", x, x)
             gram = x.T @ x
-            self._cent[key] = (x, sq, float(np.sum(gram * gram)), float(sq.sum()))
+            # Kept as float32 (the store's precision): every model's roles of a layer are cached together, and
+            # float64 copies of them would double the stage's peak memory. Products are accumulated in float64.
+            self._cent[key] = (x.astype(np.float32), sq, float(np.sum(gram * gram)), float(sq.sum()))
         return self._cent[key]
 
     def cross(self, a: str, b: str, layer: str, role: str) -> np.ndarray:
@@ -108,7 +110,8 @@ class Context:
             return self._cross[(b, a, layer, role)].T
         key = (a, b, layer, role)
         if key not in self._cross:
-            self._cross[key] = self.centered(a, layer, role)[0].T @ self.centered(b, layer, role)[0]
+            xa, xb = self.centered(a, layer, role)[0], self.centered(b, layer, role)[0]
+            self._cross[key] = xa.T.astype(np.float64) @ xb.astype(np.float64)
         return self._cross[key]
 
     def memo(self, key: tuple, fn):

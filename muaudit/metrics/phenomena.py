@@ -48,26 +48,38 @@ class PhenomenonParams(MetricParams):
     placebo_seed: int = 0  # draws the placebo subset of retain
 
 
-def normalised(ctx, model: str, layer: str, fit_role: str) -> np.ndarray:
-    """Z = (X − μ_fit) / s_fit for all samples, statistics from the fit role only (cached on ctx)."""
+def _stats(ctx, model: str, layer: str, fit_role: str) -> tuple[np.ndarray, float]:
+    """(μ_fit, s_fit) of a model's layer (cached on ctx; the normalised matrix itself never is)."""
     def make():
-        x = ctx.raw(model, layer).astype(np.float64)
-        fit = x[ctx.mask(fit_role)]
+        fit = ctx.raw(model, layer)[ctx.mask(fit_role)].astype(np.float64)
         mu = fit.mean(0)
         s = np.sqrt(np.sum((fit - mu) ** 2) / len(fit))
-        return (x - mu) / (s if s > 0 else 1.0)
+        return mu, (s if s > 0 else 1.0)
 
-    return ctx.memo(("normalised", model, layer, fit_role), make)
+    return ctx.memo(("stats", model, layer, fit_role), make)
 
 
-def aligned(ctx, model: str, target: str, layer: str, fit_role: str) -> np.ndarray:
-    """Z_model Q_{model→target}, Q fitted on the fit role only (cached on ctx)."""
+def normalised(ctx, model: str, layer: str, fit_role: str, rows: np.ndarray) -> np.ndarray:
+    """Z = (X − μ_fit) / s_fit on `rows`, statistics from the fit role only. Only the rows a metric scores
+    are materialised (float64), so a layer of 60k samples costs one model's subset at a time, not n x d per
+    model and pair."""
+    mu, s = _stats(ctx, model, layer, fit_role)
+    return (ctx.raw(model, layer)[rows].astype(np.float64) - mu) / s
+
+
+def orthogonal_to(ctx, model: str, target: str, layer: str, fit_role: str) -> np.ndarray:
+    """Q_{model→target}, fitted on the fit role only (a d x d matrix, cached on ctx)."""
     def make():
-        za, zb = normalised(ctx, model, layer, fit_role), normalised(ctx, target, layer, fit_role)
-        fit = ctx.mask(fit_role)
-        return za @ orthogonal_map(za[fit], zb[fit])
+        fit = ctx.role_index[fit_role]
+        return orthogonal_map(normalised(ctx, model, layer, fit_role, fit),
+                              normalised(ctx, target, layer, fit_role, fit))
 
-    return ctx.memo(("aligned", model, target, layer, fit_role), make)
+    return ctx.memo(("orthogonal", model, target, layer, fit_role), make)
+
+
+def aligned(ctx, model: str, target: str, layer: str, fit_role: str, rows: np.ndarray) -> np.ndarray:
+    """Z_model Q_{model→target} on `rows`."""
+    return normalised(ctx, model, layer, fit_role, rows) @ orthogonal_to(ctx, model, target, layer, fit_role)
 
 
 def scored_index(ctx, seed: int) -> dict[str, np.ndarray]:
@@ -81,6 +93,13 @@ def scored_index(ctx, seed: int) -> dict[str, np.ndarray]:
         return {"forget": pick[0], "retain": pick[1]}
 
     return ctx.memo(("placebo", seed), make)
+
+
+def scored_rows(idx: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The scored sample indices in one array, and each role's positions within it."""
+    rows = np.concatenate([idx["forget"], idx["retain"]])
+    n = len(idx["forget"])
+    return rows, {"forget": np.arange(n), "retain": np.arange(n, len(rows))}
 
 
 def participation_ratio(e: np.ndarray) -> float:
@@ -116,14 +135,14 @@ def did_projection(d_m: dict[str, np.ndarray], d_r: dict[str, np.ndarray]) -> fl
                  roles=("",), scale="log-ratio")
 def asymmetry_metric(ctx, params: PhenomenonParams) -> list[dict]:
     """Forget/retain asymmetry: ln(residual energy to retraining on the placebo / on forget), equal n."""
-    idx = scored_index(ctx, params.placebo_seed)
-    rows = []
+    rows, parts = scored_rows(scored_index(ctx, params.placebo_seed))
+    out = []
     for layer in ctx.layers:
         for m, r in ctx.pairs():
-            resid = aligned(ctx, m, r, layer, params.fit_role) - normalised(ctx, r, layer, params.fit_role)
-            e = {s: residual_energy(resid[i]) for s, i in idx.items()}
-            rows.append(row(m, r, layer, "", "asymmetry", asymmetry(e["retain"], e["forget"])))
-    return rows
+            resid = aligned(ctx, m, r, layer, params.fit_role, rows) - normalised(ctx, r, layer, params.fit_role, rows)
+            e = {s: residual_energy(resid[i]) for s, i in parts.items()}
+            out.append(row(m, r, layer, "", "asymmetry", asymmetry(e["retain"], e["forget"])))
+    return out
 
 
 @register_metric("direction", judge={"direction": "low"}, scope="representation", params=PhenomenonParams,
@@ -132,26 +151,26 @@ def direction_metric(ctx, params: PhenomenonParams) -> list[dict]:
     """Difference-in-differences projection of the displacement from the original onto retraining's."""
     if "original" not in ctx.models:
         return []
-    idx = scored_index(ctx, params.placebo_seed)
-    rows = []
+    rows, parts = scored_rows(scored_index(ctx, params.placebo_seed))
+    out = []
     for layer in ctx.layers:
-        z_o = normalised(ctx, "original", layer, params.fit_role)
-        disp = {m: aligned(ctx, m, "original", layer, params.fit_role) - z_o for m in ctx.models}
-        by_role = {m: {s: d[i] for s, i in idx.items()} for m, d in disp.items()}
-        rows += [row(m, r, layer, "forget", "direction", did_projection(by_role[m], by_role[r])) for m, r in ctx.pairs()]
-    return rows
+        z_o = normalised(ctx, "original", layer, params.fit_role, rows)
+        disp = {m: aligned(ctx, m, "original", layer, params.fit_role, rows) - z_o for m in ctx.models}
+        by_role = {m: {s: d[i] for s, i in parts.items()} for m, d in disp.items()}
+        out += [row(m, r, layer, "forget", "direction", did_projection(by_role[m], by_role[r])) for m, r in ctx.pairs()]
+    return out
 
 
 @register_metric("concentration", judge={"concentration": "high"}, scope="representation", params=PhenomenonParams,
                  roles=("forget", "retain"), scale="log-ratio")
 def concentration_metric(ctx, params: PhenomenonParams) -> list[dict]:
     """ln(min(n, d) / effective rank) of the aligned residual to a retrain seed, on forget and the placebo."""
-    idx = scored_index(ctx, params.placebo_seed)
-    rows = []
+    rows, parts = scored_rows(scored_index(ctx, params.placebo_seed))
+    out = []
     for layer in ctx.layers:
         for m, r in ctx.pairs():
-            z_r = normalised(ctx, r, layer, params.fit_role)
-            resid = aligned(ctx, m, r, layer, params.fit_role) - z_r
-            rows += [row(m, r, layer, s, "concentration", concentration(resid[i], float(np.sum(z_r[i] ** 2))))
-                     for s, i in idx.items()]
-    return rows
+            z_r = normalised(ctx, r, layer, params.fit_role, rows)
+            resid = aligned(ctx, m, r, layer, params.fit_role, rows) - z_r
+            out += [row(m, r, layer, s, "concentration", concentration(resid[i], float(np.sum(z_r[i] ** 2))))
+                    for s, i in parts.items()]
+    return out
