@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> dict:
     import numpy as np
     import torch
 
+    from muaudit.attacks.recovery import run_attacks
     from muaudit.config import load_params
     from muaudit.controls import check_controls
     from muaudit.data import SplitData, get_dataset, make_roles
@@ -108,12 +109,19 @@ def main(argv: list[str] | None = None) -> dict:
     lap("extract", s)
 
     s = time.perf_counter()
+    cfg = p.metrics.parsed()
+    classes = sorted(set(p.split.forget_classes)) if p.split.scenario == "class" else None
+    attacks = {name: run_attacks(net, x_f, y_f, x_r, y_r, cfg.metric_params("relearn"),
+                                 cfg.metric_params("head_refit"), classes) for name, net in models.items()}
+    lap("attack", s)
+
+    s = time.perf_counter()
     retrain_ids = [f"retrain_{seed}" for seed in p.retrain.seeds]
     statuses = {m: ("ok" if m in models else "failed") for m in ["original", *retrain_ids, *p.unlearn.methods]}
     store = ArrayStore(data.sample_ids[keep], data.roles[keep], data.y[keep], acts)
-    ctx = Context(store, list(acts), retrain_ids, p.split.scenario)
+    ctx = Context(store, list(acts), retrain_ids, p.split.scenario, attacks=attacks)
     errors = {m: "failed" for m, status in statuses.items() if status != "ok"}
-    table = metrics_table(ctx, statuses, retrain_ids, p.metrics.parsed(), errors)
+    table = metrics_table(ctx, statuses, retrain_ids, cfg, errors)
     check_controls(table, p.split.scenario)
     lap("metrics", s)
     if args.table:

@@ -16,11 +16,11 @@ from muaudit.runner.stage import main_exit, run_stage
 
 
 def metrics(metrics: MetricsParams, retrain: RetrainParams, unlearn: UnlearnParams, scenario: str,
-            activations: str, models: str, out: str) -> dict:
+            activations: str, models: str, out: str, attacks: str | None = None) -> dict:
     retrain_ids = [f"retrain_{s}" for s in retrain.seeds]
     timings: dict[str, float] = {}
     table = compute_metrics(activations, models, retrain_ids, list(unlearn.methods), metrics.parsed(), scenario,
-                            timings)
+                            timings, attacks)
     checks = check_controls(table, scenario)
     table = to_frame(table.to_dict("records") + control_rows(checks))
     arrow = pa.Table.from_pandas(table, preserve_index=False)
@@ -34,6 +34,7 @@ def metrics(metrics: MetricsParams, retrain: RetrainParams, unlearn: UnlearnPara
 def main(argv: list[str] | None = None) -> int:
     def add(p):
         p.add_argument("--activations", required=True)
+        p.add_argument("--attacks", default=None)  # the attack stages' results (data/attacks)
         p.add_argument("--models", required=True)
         p.add_argument("--out", required=True)
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         argv,
         add,
         lambda params, a, _hooks: metrics(params.metrics, params.retrain, params.unlearn, params.split.scenario,
-                                  a.activations, a.models, a.out),
+                                  a.activations, a.models, a.out, a.attacks),
         lambda a: [a.out],
         lambda p, a: {"metrics": p.metrics.model_dump(), "retrain.seeds": p.retrain.seeds,
                       "unlearn.methods": p.unlearn.methods, "split.scenario": p.split.scenario},

@@ -25,6 +25,7 @@ from muaudit.report.findings import findings_html, findings_markdown
 from muaudit.report.page import judged_columns, render
 from muaudit.report.plots import _band, _value, histograms, metric_plots, output_vs_representation
 from muaudit.report.policy import evaluate
+from muaudit.report.recovery import recovery_html, recovery_lines, recovery_markdown
 from muaudit.report.summary import problems_html
 from muaudit.runner.records import stage_runs
 from muaudit.runner.stage import main_exit, run_stage
@@ -130,13 +131,14 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
                           for m, o in outcome.items())
     identity = make_identity(ws, params.model_dump(), lineage["code_commit"],
                              [metrics_dir, split_dir, models_dir, activations])
-    md = (out_dir / "report.md").read_text() + "\n" + findings_markdown(table, methods)
+    recovery = recovery_lines(table, methods)
+    md = (out_dir / "report.md").read_text() + "\n" + findings_markdown(table, methods) + recovery_markdown(recovery)
     md += f"\n## Policy: {'PASS' if policy['pass'] else 'FAIL'}\n\n{policy_md}\n"
     atomic_write_bytes(out_dir / "report.md", (md + "\n" + identity_markdown(identity)).encode())
     page = render(header, table, models, policy, plots, lineage)
     # the instrument check goes above everything else: an auditor must see first whether the metrics can be trusted
     page = page.replace("<body>", "<body>" + box[1] + problems_html(problems), 1)
-    page = page.replace("<h2>Policy</h2>", findings_html(table, methods) + "<h2>Policy</h2>", 1)
+    page = page.replace("<h2>Policy</h2>", findings_html(table, methods) + recovery_html(recovery) + "<h2>Policy</h2>", 1)
     page = page.replace("</body>", identity_html(identity) + "</body>", 1)
     atomic_write_bytes(out_dir / "index.html", page.encode())
     atomic_write_json(out_dir / "metrics.json", dvc_metrics(table, models, policy))

@@ -53,11 +53,11 @@ def test_run_noop_and_one_method_change(tiny_workspace: Path, prefect_server: st
     runs = audit_runs(ws)
     stages = child_runs(ws, runs[-1].info.run_id)
     assert {"split", "train", "retrain@1", "retrain@2", "unlearn@finetune", "extract_original", "metrics",
-            "report"} <= stages and len(stages) == 13
+            "report", "attack_original", "attack_unlearn@finetune"} <= stages and len(stages) == 18
     # progress, piped: a line as each stage starts and ends, with the count, the outcome and the duration
-    assert re.search(r"^\[ ?\d+/13\] train +started$", first.stdout, re.M)
-    assert re.search(r"^\[ ?\d+/13\] train +ok +\d+\.\d s$", first.stdout, re.M)
-    assert re.search(r"^\[13/13\] report +ok +\d+\.\d s$", first.stdout, re.M)
+    assert re.search(r"^\[ ?\d+/18\] train +started$", first.stdout, re.M)
+    assert re.search(r"^\[ ?\d+/18\] train +ok +\d+\.\d s$", first.stdout, re.M)
+    assert re.search(r"^\[18/18\] report +ok +\d+\.\d s$", first.stdout, re.M)
     # MLflow: the tensors' device, and the loss per epoch of a training stage
     from mlflow.tracking import MlflowClient
 
@@ -86,12 +86,13 @@ def test_run_noop_and_one_method_change(tiny_workspace: Path, prefect_server: st
     after = snapshot(ws)
     changed = {p for p in before if before[p] != after.get(p)}
     assert changed, "nothing reran"
-    reran_prefixes = ("data/models/gradient_ascent/", "data/activations/model=gradient_ascent/", "data/metrics/",
-                      "data/report/")
+    reran_prefixes = ("data/models/gradient_ascent/", "data/activations/model=gradient_ascent/",
+                      "data/attacks/model=gradient_ascent/", "data/metrics/", "data/report/")
     assert all(p.startswith(reran_prefixes) for p in changed), sorted(changed)
     assert any(p.startswith("data/models/gradient_ascent/") for p in changed)
     assert child_runs(ws, audit_runs(ws)[-1].info.run_id) == {
-        "unlearn@gradient_ascent", "extract_unlearn@gradient_ascent", "metrics", "report"}
+        "unlearn@gradient_ascent", "extract_unlearn@gradient_ascent", "attack_unlearn@gradient_ascent", "metrics",
+        "report"}
 
 
 def test_muaudit_run_and_dvc_repro_make_identical_artifacts(tmp_path: Path, prefect_server: str):

@@ -26,8 +26,9 @@ def has_activations(activations_root: str | Path, model_id: str) -> bool:
 
 def compute_metrics(activations_root: str, models_root: str, retrain_ids: list[str], method_ids: list[str],
                     cfg: registry.MetricsConfig | dict | None = None, scenario: str = "class",
-                    timings: dict[str, float] | None = None):
-    """The long metrics table; per-metric wall times go into `timings` when given."""
+                    timings: dict[str, float] | None = None, attacks_root: str | None = None):
+    """The long metrics table; per-metric wall times go into `timings` when given; the attack metrics read
+    attacks_root (the attack stages' results)."""
     if not isinstance(cfg, registry.MetricsConfig):
         cfg = registry.parse_config(cfg or {})
     sidecars = {m: model_status(models_root, m) for m in ["original", *retrain_ids, *method_ids]}
@@ -36,7 +37,7 @@ def compute_metrics(activations_root: str, models_root: str, retrain_ids: list[s
     ok_models = [m for m, s in statuses.items() if s == "ok"]
     if sum(m in ok_models for m in retrain_ids) < 2:
         raise BadInputError("metrics: fewer than two retrain seeds have activations; the band needs at least two")
-    ctx = Context(activations_root, ok_models, retrain_ids, scenario)
+    ctx = Context(activations_root, ok_models, retrain_ids, scenario, attacks=attacks_root)
     # Under `muaudit run` this was refused before any stage; a bare `dvc repro` meets it here.
     check_forget_size(len(ctx.role_index["forget"]), registry.forget_minimum(cfg, scenario))
     # Why a model failed or was skipped travels with the table, so the report can show it.

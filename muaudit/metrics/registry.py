@@ -40,7 +40,7 @@ class MetricSpec:
     fn: Callable
     params: type[MetricParams]
     judge: dict[str, str]  # row metric name -> side
-    scope: str  # "output" | "representation"
+    scope: str  # "output" | "representation" | "attack" (rows from the attack stages' results)
     description: str = ""
     scenarios: tuple[str, ...] = ("random", "class")
     roles: tuple[str, ...] = ()  # the roles its rows carry ("" = none); () = not declared
@@ -65,7 +65,7 @@ def register_metric(name: str, *, judge: dict[str, str], scope: str, params: typ
 
 def _load() -> dict[str, MetricSpec]:
     # Importing the family modules registers their metrics; one import line per family.
-    from muaudit.metrics import cka, output, phenomena, position, probe, procrustes  # noqa: F401
+    from muaudit.metrics import attacks, cka, klom, output, phenomena, position, probe, procrustes  # noqa: F401
 
     return _REGISTRY
 
@@ -98,7 +98,8 @@ class MetricsConfig(BaseModel):
     band_tolerance: float = Field(0.02, ge=0)  # absolute half-width floor of every band
     band_widen: float = Field(1.0, ge=0)  # band = [min, max] of retrain aggregates widened by this x range
     enabled: list[str] = ["accuracy", "mia_efficacy", "loss_auc", "agreement", "kl", "avg_gap",
-                          "cka", "procrustes", "probe", "position", "asymmetry", "direction", "concentration"]
+                          "cka", "procrustes", "probe", "position", "asymmetry", "direction", "concentration",
+                          "relearn", "head_refit", "klom"]
     verdict: VerdictParams = VerdictParams()
 
     def metric_params(self, name: str) -> MetricParams:

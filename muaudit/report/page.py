@@ -24,9 +24,12 @@ def _e(v: object) -> str:
 
 def judged_columns(table: pd.DataFrame) -> list[tuple[str, str, str, str]]:
     """(heading, metric, layer, role): output level first (accuracy per role), then each per-layer family."""
+    from muaudit.metrics.registry import sides
+
     cols = [(f"{role} acc", "accuracy", "logits", role) for role in ("forget", "retain", "test")]
+    judged = sides()
     for metric in families(table):
-        if metric == "accuracy":
+        if metric == "accuracy" or metric not in judged:  # evidence such as relearn_curve is plotted, not tabled
             continue
         rows = table[(table.metric == metric) & (table.reference == "band") & (table.model != "retrain")]
         role = "forget" if "forget" in set(rows.role) else rows.role.iloc[0]

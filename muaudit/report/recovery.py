@@ -1,0 +1,63 @@
+"""The report's recovery-attack section: one plain-words line per method, from the metrics table.
+
+A method is `recoverable` when its forgotten data returns faster (relearn_steps below the retrain band) or
+more fully (relearn or head_refit accuracy above it) than for the retrained models; the recovery curves
+against the band are drawn by the generic plots (metric relearn_curve, one point per step checkpoint).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+
+from muaudit.metrics.band import position
+from muaudit.report.plots import _band, _value
+
+
+def recovery_lines(table: pd.DataFrame, methods: list[str]) -> list[tuple[str, str]]:
+    """(method, line) for every method with relearn rows; empty when the attacks were not enabled."""
+    if not (table.metric == "relearn_steps").any():
+        return []
+    band = {s: _band(table, "relearn_steps", "attack", "forget", s) for s in ("mean", "sd", "low", "high")}
+    own = table[(table.metric == "relearn_steps") & (table.reference == "") & table.model.str.startswith("retrain_")]
+    never = int((own.label == "not-reached").sum())
+    if own.empty or never < len(own):
+        ref = f"(retrained models: {band['mean']:.1f} ± {band['sd']:.1f}"
+        ref += f"; {never} of {len(own)} not within the budget)" if never else ")"
+    else:
+        ref = "(retrained models: none within the budget)"
+    out = []
+    for m in methods:
+        steps = _value(table, m, "relearn_steps", "attack", "forget")
+        if math.isnan(steps):
+            continue
+        censored = bool(((table.model == m) & (table.metric == "relearn_steps")
+                         & (table.label == "not-reached")).any())
+        faster = position(steps, band["low"], band["high"], "low") != 0
+        fuller = [name for name in ("relearn", "head_refit")
+                  if position(_value(table, m, name, "attack", "forget"), _band(table, name, "attack", "forget", "low"),
+                              _band(table, name, "attack", "forget", "high"), "high") != 0]
+        when = "does not return within the attack budget" if censored else f"returns after {steps:.0f} steps"
+        word = "recoverable" if faster or fuller else "not recoverable beyond retraining"
+        extra = f"; more comes back than for retrained models under {', '.join(fuller)}" if fuller else ""
+        out.append((m, f"{word}: the forgotten data {when} {ref}{extra}"))
+    return out
+
+
+def recovery_markdown(lines: list[tuple[str, str]]) -> str:
+    if not lines:
+        return ""
+    body = "\n".join(f"- **{m}**: {line}" for m, line in lines)
+    return ("\n## Recovery attacks\n\nRelearning and head re-fit on every model with the same budget "
+            "(docs/attacks.md); steps to the relearn threshold against the retrained models.\n\n" + body + "\n")
+
+
+def recovery_html(lines: list[tuple[str, str]]) -> str:
+    if not lines:
+        return ""
+    items = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(line)}</li>" for m, line in lines)
+    return ("<h2>Recovery attacks</h2><p>Relearning and head re-fit on every model with the same budget; the "
+            "recovery curves against the retrain band are among the plots (relearn_curve).</p>"
+            f"<ul id='recovery'>{items}</ul>")
