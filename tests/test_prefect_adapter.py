@@ -64,7 +64,11 @@ try:
         assert any("smoke log line" in log.message for log in client.read_logs())
     print("ok")
 finally:
-    server.terminate(); server.wait(timeout=20)
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # a loaded machine: uvicorn's graceful shutdown is no part of the check
+        server.kill(); server.wait()
 """
 
 
@@ -73,4 +77,4 @@ def test_the_temporary_server_runs_a_flow_and_keeps_its_logs(tmp_path: Path):
     env = {**os.environ, "PREFECT_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", SMOKE], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
-    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout[-1000:] + proc.stderr[-3000:]
