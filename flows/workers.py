@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from flows.prefect_server import exit_with_parent
@@ -54,14 +55,17 @@ def _warm(workspace: str, parent: int) -> None:
 
 def run_in_worker(cmd: str, stage: str, env: dict[str, str]) -> tuple[int, str, str]:
     """(exit code, MLflow run id, the stage's one-line failure or "")."""
-    from muaudit.runner import stage as stage_entry
-    from muaudit.runner import tracking
-    from muaudit.runner.pipeline import execute
+    import json
+    import tempfile
 
-    tracking.LAST_RUN_ID = ""
-    stage_entry.LAST_FAILURE = ""
-    code = execute(cmd, stage, env)
-    return code, tracking.LAST_RUN_ID, stage_entry.LAST_FAILURE
+    from muaudit.runner.pipeline import execute
+    from muaudit.runner.stage import OUTCOME_ENV
+
+    with tempfile.TemporaryDirectory(prefix="muaudit-stage-") as tmp:
+        outcome = Path(tmp) / "outcome.json"
+        code = execute(cmd, stage, {**env, OUTCOME_ENV: str(outcome)})
+        record = json.loads(outcome.read_text()) if outcome.exists() else {}
+    return code, record.get("run_id", ""), record.get("failure", "")
 
 
 def _ready() -> None:
@@ -103,8 +107,16 @@ def stop_workers(grace_s: float = 10.0) -> None:
             child.join()
 
 
+@dataclass
+class TemporaryServer:
+    """The Prefect server prefect_api() started for one audit."""
+
+    process: subprocess.Popen
+    url: str
+
+
 @contextmanager
-def prefect_api(workspace: str) -> Iterator[None]:
+def prefect_api(workspace: str) -> Iterator[TemporaryServer | None]:
     """Point this process, and the processes it starts, at a Prefect API for one audit.
 
     A configured server (PREFECT_API_URL in the environment or the profile) is used as it is. Otherwise
@@ -112,13 +124,14 @@ def prefect_api(workspace: str) -> Iterator[None]:
     a subprocess: flows/prefect_server.py), but without importing prefect.server here (3 s) and before the
     flow asks for it, so that its start-up (about 4 s) overlaps the checks, the MLflow parent run and the
     workers' imports.
-    Call prefect_env() first: Prefect reads its environment on import.
+    Call prefect_env() first: Prefect reads its environment on import. Yields the server it started (None
+    when a configured one is used), for wait_prefect_api.
     """
     prefect_adapter.check_version()
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     if prefect_api_url():
-        yield
+        yield None
         return
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -130,19 +143,16 @@ def prefect_api(workspace: str) -> Iterator[None]:
     server = subprocess.Popen([sys.executable, "-m", "flows.prefect_server", str(port), str(os.getpid())],
                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/api"
-    global _SERVER
-    _SERVER = (server, url)
     previous = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = url  # Dask workers started from here report to it as well
     try:
         with temporary_settings(updates={PREFECT_API_URL: url}):
             try:
-                yield
+                yield TemporaryServer(server, url)
             finally:
                 if server.poll() is None:  # a server that is gone (stopped with the process group) drains nothing
                     _drain_prefect_logs()
     finally:
-        _SERVER = None
         if previous is None:
             os.environ.pop("PREFECT_API_URL", None)
         else:
@@ -154,9 +164,6 @@ def prefect_api(workspace: str) -> Iterator[None]:
             server.kill()
             server.wait()
         log.close()
-
-
-_SERVER: tuple[subprocess.Popen, str] | None = None
 
 
 def prefect_logs_to(path: Path) -> None:
@@ -191,13 +198,13 @@ def _drain_prefect_logs() -> None:
         print(line)
 
 
-def wait_prefect_api(timeout_s: float = 120.0) -> None:
+def wait_prefect_api(started: TemporaryServer | None, timeout_s: float = 120.0) -> None:
     """Block until the server started by prefect_api() answers: a half-started one refuses the flow."""
-    if _SERVER is None:
+    if started is None:
         return
     import httpx
 
-    server, url = _SERVER
+    server, url = started.process, started.url
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:

@@ -72,3 +72,23 @@ def test_outside_the_tested_range_is_one_line(installed: str):
 def test_the_installed_dvc_is_in_the_tested_range():
     assert dvc_adapter.check_version() == subprocess.run(
         [*DVC, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_verify_names_a_changed_file_with_the_cache_elsewhere(tmp_path: Path, monkeypatch):
+    """cache.dir set outside the workspace: verify still finds the folder's recorded listing there."""
+    from muaudit.runner.verify import verify
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    monkeypatch.chdir(ws)
+    subprocess.run([*DVC, "init", "--no-scm", "-q"], check=True)
+    subprocess.run([*DVC, "cache", "dir", str(tmp_path / "elsewhere")], check=True)
+    (ws / "dvc.yaml").write_text("stages:\n  make:\n    cmd: echo\n    outs: [out]\n")
+    (ws / "out").mkdir()
+    (ws / "out/a.txt").write_text("a")
+    (ws / "out/b.txt").write_text("b")
+    assert dvc_adapter.commit(ws, ["make"]) == {}
+    assert dvc_adapter.cache_objects(ws) == tmp_path / "elsewhere/files/md5"
+    assert not (ws / ".dvc/cache/files").exists()
+    (ws / "out/b.txt").write_text("changed")
+    assert "modified: out/b.txt (md5 differs from dvc.lock)" in verify(ws).problems

@@ -66,6 +66,30 @@ def test_bad_input_in_a_stage_is_its_own_line_without_a_trace(tmp_path, capsys, 
     assert not (tmp_path / ".muaudit").exists()
 
 
+def test_in_a_warm_worker_the_line_and_the_run_id_go_to_the_outcome_file(tmp_path, capsys, monkeypatch):
+    """muaudit run's workers read a stage's MLflow run id and failure from the file MUAUDIT_STAGE_OUTCOME names
+    (no module state): the line is handed back there, not printed."""
+    import json
+
+    from muaudit.runner.stage import OUTCOME_ENV
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv(OUTCOME_ENV, str(tmp_path / "outcome.json"))
+
+    def body(params, args, hooks):
+        raise BadInputError("data/split/manifest.parquet: not a readable Parquet file")
+
+    code, err = _stage(tmp_path, body, capsys)
+    outcome = json.loads((tmp_path / "outcome.json").read_text())
+    assert (code, err) == (2, "")
+    assert outcome["failure"] == "demo: data/split/manifest.parquet: not a readable Parquet file"
+    assert len(outcome["run_id"]) == 32  # the stage's MLflow run, opened before the body failed
+
+    _stage(tmp_path, lambda params, args, hooks: {}, capsys)
+    outcome = json.loads((tmp_path / "outcome.json").read_text())
+    assert outcome["failure"] == "" and len(outcome["run_id"]) == 32
+
+
 def test_a_failing_metric_names_itself_the_model_and_the_layer(monkeypatch):
     rng = np.random.default_rng(0)
     n = 12

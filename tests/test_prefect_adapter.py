@@ -41,7 +41,7 @@ server = subprocess.Popen([sys.executable, "-m", "flows.prefect_server", str(por
                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
 url = f"http://127.0.0.1:{port}/api"
 try:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 400  # a fresh PREFECT_HOME migrates its database first
     while True:
         assert server.poll() is None and time.monotonic() < deadline, "server did not start"
         try:
@@ -64,7 +64,11 @@ try:
         assert any("smoke log line" in log.message for log in client.read_logs())
     print("ok")
 finally:
-    server.terminate(); server.wait(timeout=20)
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # a loaded machine: uvicorn's graceful shutdown is no part of the check
+        server.kill(); server.wait()
 """
 
 
@@ -72,5 +76,5 @@ finally:
 def test_the_temporary_server_runs_a_flow_and_keeps_its_logs(tmp_path: Path):
     env = {**os.environ, "PREFECT_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", SMOKE], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+                          timeout=600)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout[-1000:] + proc.stderr[-3000:]

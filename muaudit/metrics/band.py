@@ -23,7 +23,7 @@ Verdict (per judged model, rows metric "verdict"):
    outside; the representation is outside when at least `verdict.min_layers_outside` layers are.
 4. Output inside: representation outside -> `output-only`, else `consistent`.
 The false-alarm rate of this rule (a new retrain seed judged against the band) is measured by
-benchmarks/false_alarm.py; see the README section "Metrics, retrain band and verdict".
+benchmarks/false_alarm.py; see docs/metrics.md.
 """
 
 from __future__ import annotations

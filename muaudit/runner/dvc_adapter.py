@@ -5,7 +5,8 @@ public commands (`dvc status --json`, `dvc commit --force <stage>`) cost a proce
 and one dvc.lock parse and rewrite per stage. So `muaudit run` asks DVC in process, through the few calls
 below: `Repo.status()` (what `dvc status` prints), `Repo.index.graph` (what `dvc dag` draws), and the steps of
 `dvc commit --force` (`PipelineStage.save/commit`, `ProjectFile.dump_stages`), batched so that dvc.lock is
-rewritten once for several stages. Each was checked against DVC's own commands (tests/test_dvc_adapter.py:
+rewritten once for several stages; and `Repo.cache.local.path`, where the configured cache keeps its
+objects. Each was checked against DVC's own commands (tests/test_dvc_adapter.py:
 after a commit here, `dvc status` reports the workspace up to date). Outside TESTED, `muaudit` stops at start.
 """
 
@@ -97,3 +98,13 @@ def commit(workspace: str | Path, stages: list[str]) -> dict[str, str]:
         for group in files.values():
             group[0].dvcfile.dump_stages(group, update_pipeline=False)
     return errors
+
+
+def cache_objects(workspace: str | Path) -> Path:
+    """The folder of DVC's md5-addressed objects for this workspace, honouring a configured `cache.dir`
+    (`muaudit verify` reads a folder's recorded file listing from it to name the file that changed)."""
+    workspace = Path(workspace)
+    if not (workspace / ".dvc").is_dir():  # a bare copy of the outputs and dvc.lock: DVC's default place
+        return workspace / ".dvc/cache/files/md5"
+    with repo(workspace) as r:
+        return Path(r.cache.local.path)

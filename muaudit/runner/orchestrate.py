@@ -114,7 +114,7 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
         _recover(ws)
         plan = make_plan(ws)
         remove_checkpoints_except(ws, plan.stages)  # those of recorded stages (e.g. by `dvc commit`) are spent
-        executor = None
+        executor = server = None
         if not plan.empty:
             # Prefect's server and the warm workers start now, so that their start-up (4-5 s each, in
             # processes of their own) overlaps the remaining checks and the MLflow parent run.
@@ -123,7 +123,7 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
             from flows.workers import pool, prefect_api, prefect_logs_to
 
             prefect_logs_to(ws / LOG_DIR / "audit.log")
-            machinery.enter_context(prefect_api(str(ws)))
+            server = machinery.enter_context(prefect_api(str(ws)))
             validate_inputs(load_params(ws / "params.yaml"))
             if runner == "local":
                 executor = machinery.enter_context(pool(str(ws), workers))
@@ -135,7 +135,7 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
                 outcome = {}
             else:
                 try:
-                    outcome = _run_flow(ws, plan, workers, parent.run_id, runner, address, executor)
+                    outcome = _run_flow(ws, plan, workers, parent.run_id, runner, address, executor, server)
                 except BaseException:  # interrupted (muaudit.runner.interrupt), or the flow itself broke
                     _after_interrupt(ws)
                     raise
@@ -227,7 +227,7 @@ def _check_runner(runner: str, address: str | None) -> None:
 
 
 def _run_flow(ws: Path, plan, workers: int, parent_run_id: str, runner: str, address: str | None,
-              executor) -> dict[str, str]:
+              executor, server) -> dict[str, str]:
     from dataclasses import asdict
 
     from flows.audit import audit, dask_runner, stages_recorded, task_runner, use_pool
@@ -236,7 +236,7 @@ def _run_flow(ws: Path, plan, workers: int, parent_run_id: str, runner: str, add
 
     where = f"Dask at {address}" if runner == "dask" and address else f"{workers} {runner} worker(s)"
     print(f"Running {len(plan.stages)} stale stage(s) on {where}: {', '.join(plan.stages)}")
-    wait_prefect_api()
+    wait_prefect_api(server)
     if runner == "dask":
         use_pool(None)  # each stage runs, and is committed, inside the Dask worker process that got its task
         return audit.with_options(task_runner=dask_runner(workers, address))(str(ws), asdict(plan), parent_run_id)

@@ -9,6 +9,7 @@ progress folder differ, and they arrive through the environment. The body gets t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -26,6 +27,9 @@ PARENT_ENV = "MUAUDIT_PARENT_RUN_ID"
 FLOW_RUN_ENV = "MUAUDIT_FLOW_RUN_ID"
 STAGE_ENV = "MUAUDIT_STAGE"
 NO_TRACKING_ENV = "MUAUDIT_NO_TRACKING"
+# A file the stage writes {"run_id", "failure"} to, set by the warm worker that runs it in process: the MLflow
+# run id and the one-line failure travel back through it (like the progress lines), not through module state.
+OUTCOME_ENV = "MUAUDIT_STAGE_OUTCOME"
 
 
 def stage_name(default: str) -> str:
@@ -44,9 +48,18 @@ def run_stage(
 
     body returns the metrics to record. Errors become one line (muaudit.runner.failures: the root cause, and where
     the full trace went) and exit code 2 for bad input, 1 for anything else. Under `dvc repro` the line goes
-    to stderr; in a warm worker of `muaudit run` it is left in LAST_FAILURE for the worker to hand back.
+    to stderr; in a warm worker of `muaudit run` it goes, with the MLflow run id, to the file OUTCOME_ENV names.
     """
-    global LAST_FAILURE
+    code, run_id, failure = _run_stage(default_name, argv, add_args, body, outputs, params_of)
+    if os.environ.get(OUTCOME_ENV):
+        Path(os.environ[OUTCOME_ENV]).write_text(json.dumps({"run_id": run_id, "failure": failure}))
+    elif failure:
+        print(f"error: {failure}", file=sys.stderr)
+    return code
+
+
+def _run_stage(default_name, argv, add_args, body, outputs, params_of) -> tuple[int, str, str]:
+    """(exit code, MLflow run id or "", the one-line failure or "")."""
     parser = argparse.ArgumentParser(prog=f"tasks.{default_name}")
     parser.add_argument("--params", default="params.yaml")
     add_args(parser)
@@ -54,6 +67,7 @@ def run_stage(
     name = stage_name(default_name)
     workspace = Path(args.params).parent
     trace = None
+    run_id = ""
     try:
         params = load_params(args.params)
         env = configure(params.runtime.threads, params.runtime.device, params.runtime.deterministic)
@@ -61,7 +75,7 @@ def run_stage(
         if os.environ.get(NO_TRACKING_ENV):
             body(params, args, hooks)
             hooks.finished(recorded_by_dvc=not os.environ.get(PARENT_ENV))
-            return 0
+            return 0, run_id, ""
         from muaudit.runner import tracking
 
         tags = {"muaudit.invocation": "muaudit" if os.environ.get(PARENT_ENV) else "dvc"}
@@ -71,6 +85,7 @@ def run_stage(
         tags.update({f"env.{k}": str(v) for k, v in env.items() if k != "device"})
         tags["env.device_requested"] = env["device"]
         with tracking.run(name, workspace, os.environ.get(PARENT_ENV), tags) as rec:
+            run_id = rec.run_id
             hooks.recorder = rec
             rec.log_params(params_of(params, args))
             start = time.perf_counter()
@@ -84,19 +99,12 @@ def run_stage(
             rec.log_metrics(metrics)
             rec.log_dict({p: sha256_tree(p) for p in outputs(args) if Path(p).exists()}, "outputs.sha256.json")
         hooks.finished(recorded_by_dvc=not os.environ.get(PARENT_ENV))
-        return 0
+        return 0, run_id, ""
     except Exception as err:
         if trace is None and failures.needs_trace(err):
             trace = failures.write_trace(workspace, name, err)
         line = failures.failure_line(name, err, trace)
-        if os.environ.get(PARENT_ENV):
-            LAST_FAILURE = line
-        else:
-            print(f"error: {line}", file=sys.stderr)
-        return err.exit_code if isinstance(err, MuauditError) else 1
-
-
-LAST_FAILURE = ""  # the one-line failure of the stage this process ran last, for a warm worker to hand back
+        return (err.exit_code if isinstance(err, MuauditError) else 1), run_id, line
 
 
 def _record_failure(rec, workspace: Path, name: str, err: Exception) -> Path | None:

@@ -18,7 +18,6 @@ from muaudit.io import pid_alive
 from muaudit.runner.interrupt import STOP
 
 EXPERIMENT = os.environ.get("MUAUDIT_EXPERIMENT", "muaudit")
-LAST_RUN_ID = ""  # the run most recently opened in this process, for the orchestrator to tag
 
 
 def tracking_uri(workspace: str | Path = ".") -> str:
@@ -142,8 +141,6 @@ def run(name: str, workspace: str | Path = ".", parent_run_id: str | None = None
     all_tags.update(tags or {})
     created = cl.create_run(experiment_id(cl, workspace), run_name=name, tags=all_tags)
     recorder = RunRecorder(cl, created.info.run_id)
-    global LAST_RUN_ID
-    LAST_RUN_ID = recorder.run_id
     try:
         yield recorder
     except BaseException as err:

@@ -26,8 +26,10 @@ class Findings:
 
 
 def _cached_dir(workspace: Path, md5: str) -> list[dict] | None:
-    """The per-file listing DVC keeps in its cache for a folder hash, when the cache has it."""
-    obj = workspace / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    """The per-file listing DVC keeps in its cache (wherever cache.dir puts it) for a folder hash, if it has it."""
+    from muaudit.runner.dvc_adapter import cache_objects
+
+    obj = cache_objects(workspace) / md5[:2] / md5[2:]
     return json.loads(obj.read_text()) if obj.exists() else None
 
 
