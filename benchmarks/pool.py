@@ -32,7 +32,7 @@ from muaudit.methods.suite.head_only import Params as HeadParams
 from muaudit.models import build_model, load_model, save_model
 from muaudit.runtime import configure
 from muaudit.store import write_model_activations
-from muaudit.training import batches, seeded_model, train_classifier
+from muaudit.training import batches, train_classifier
 from tasks.common import load_split
 from tasks.split import split
 from tasks.train import fit

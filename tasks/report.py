@@ -19,6 +19,7 @@ from muaudit.io import atomic_write_bytes, atomic_write_json
 from muaudit.lineage.identity import identity_html, identity_markdown, make_identity
 from muaudit.lineage.lock import read_lock
 from muaudit.lineage.manifest import artifact_hashes, build_manifest
+from muaudit.metrics import calibration
 from muaudit.report import summary_table, write_report
 from muaudit.report.controls import instrument_check
 from muaudit.report.findings import findings_html, findings_markdown
@@ -95,7 +96,9 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     split_info = json.loads((Path(split_dir) / "split.json").read_text())
     methods = list(params.unlearn.methods)
     models = ["original", *methods]
-    summary = summary_table(table, [f"retrain_{s}" for s in params.retrain.seeds], methods)
+    vcfg = params.metrics.parsed().verdict
+    summary = summary_table(table, [f"retrain_{s}" for s in params.retrain.seeds], methods,
+                            [*vcfg.output, *vcfg.representation])
     forget_desc = {"class": f"classes {params.split.forget_classes}",
                    "random": f"{params.split.forget_fraction:.0%} of train at random",
                    "ids": f"the {split_info['counts']['forget']} samples of a deletion request"}[params.split.scenario]
@@ -107,6 +110,10 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
         "split fingerprint": split_info["split_fingerprint"][:16],
         "model": params.model.name,
         "retrain seeds": ", ".join(map(str, params.retrain.seeds)),
+        "verdict rule": (f"declared false-alarm rate alpha = {vcfg.alpha} (family-wise, per model), "
+                         f"K = {len(params.retrain.seeds)} retrain seeds; docs/verdict.md"),
+        "measured false-alarm rate": calibration.sentence(params.split.scenario, params.data.name, params.model.name,
+                                                          len(params.retrain.seeds), vcfg.alpha),
     }
     outcome = evaluate(table, methods, params.policy)
     policy = {"criteria": params.policy.model_dump(), "outcome": outcome,
