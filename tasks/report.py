@@ -140,7 +140,7 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     md = (out_dir / "report.md").read_text() + "\n" + findings_markdown(table, methods)
     md += f"\n## Policy: {'PASS' if policy['pass'] else 'FAIL'}\n\n{policy_md}\n"
     atomic_write_bytes(out_dir / "report.md", (md + "\n" + identity_markdown(identity)).encode())
-    page = render(header, table, models, policy, plots, lineage)
+    page = render(header, table, models, policy, plots, lineage, [*vcfg.output, *vcfg.representation])
     # the instrument check goes above everything else: an auditor must see first whether the metrics can be trusted
     page = page.replace("<body>", "<body>" + box[1] + problems_html(problems), 1)
     page = page.replace("<h2>Policy</h2>", findings_html(table, methods) + "<h2>Policy</h2>", 1)
