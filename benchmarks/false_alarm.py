@@ -1,37 +1,42 @@
-"""False-alarm rate of the band/verdict rule: retrain extra models with held-out seeds and judge them.
+"""False-alarm rate of the verdict rule: models retrained with held-out seeds, judged like any method.
 
-A model retrained from scratch on retain with a seed outside the band is correct by definition, so every
-one of them should come out `consistent`; the share that does not is the rule's false-alarm rate.
+A model retrained from scratch on retain with a seed outside `retrain.seeds` is correct by construction,
+so each one labelled anything but `consistent` is a false alarm. The rule declares that this happens with
+probability at most `metrics.verdict.alpha`; this benchmark measures it, with a Clopper-Pearson interval.
 
-Uses the current params.yaml and the pipeline's outputs in data/ (run `dvc repro` first, in the scenario
-you want to measure). Extra models go to --work (reused when present); the store seen by the metrics is
---work/activations with links to data/activations/model=* plus the extra models, so data/ is never written.
+The held-out seeds are fixed here, before any run (SEEDS: 1001-1100, 100 seeds), never chosen after
+looking at results. Models are trained once into a cache shared with benchmarks/power.py (benchmarks/pool.py).
 
-    python benchmarks/false_alarm.py --seeds 101 102 103 104 105 106 107 108 --work /tmp/fa_class
+Uses params.yaml and the pipeline's outputs in --data (split, the original, the retrain seeds; run
+`muaudit run` first, in the scenario you want to measure, or point --data at a pool folder). Nothing in
+--data is written: the references are linked into --work.
 
-Also re-judges the same rows under a small grid of verdict settings (band_widen x layer_min_outside),
-with the methods alongside, so the tuning trade-off is visible.
+    nice -n 10 python benchmarks/false_alarm.py --work /tmp/pool_class
+    nice -n 10 python benchmarks/false_alarm.py --work /tmp/pool_class --data /tmp/pool_class --scenario class \\
+        --available --write-calibration
+
+--available judges only the seeds of SEEDS already in the cache (a partial run; the count is printed).
+--write-calibration records the result in muaudit/metrics/calibration.json, which the report quotes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from muaudit.config import load_params
-from muaudit.extraction import extract, resolve_layers
-from muaudit.metrics import registry
-from muaudit.metrics.band import band_and_verdicts
-from muaudit.metrics.compute import compute_metrics
-from muaudit.models import build_model, load_model
-from muaudit.runtime import configure
-from muaudit.store import write_model_activations
-from tasks.common import load_split
-from tasks.train import fit
+from benchmarks.pool import Pool, with_scenario  # noqa: E402
+from muaudit.config import load_params  # noqa: E402
+from muaudit.io import atomic_write_json  # noqa: E402
+from muaudit.metrics import calibration, registry  # noqa: E402
+from muaudit.metrics.compute import compute_metrics  # noqa: E402
+from muaudit.runtime import configure  # noqa: E402
+
+SEEDS = list(range(1001, 1101))  # fixed before the first run; see the module docstring
 
 
 def link_all(src: Path, dst: Path) -> None:
@@ -41,69 +46,72 @@ def link_all(src: Path, dst: Path) -> None:
             (dst / p.name).symlink_to(p.resolve())
 
 
-def make_extra(params, seed: int, work: Path, split_dir: str) -> str:
-    model_id = f"retrain_x{seed}"
-    model_dir, act_dir = work / "models" / model_id, work / "activations" / f"model={model_id}"
-    if not (model_dir / "model.json").exists():
-        fit(params.model, params.train, params.runtime, split_dir, str(model_dir), ("retain",), seed)
-    if not act_dir.exists():
-        data = load_split(split_dir)
-        net, _ = load_model(build_model(params.model.name, data.input_shape, data.num_classes), model_dir)
-        acts = extract(net, torch.from_numpy(data.x), resolve_layers(net, params.extract.layers), params.extract.batch_size)
-        write_model_activations(act_dir, data.sample_ids, data.roles, data.y, acts)
-    return model_id
+def judged_config(params):
+    """The metrics config with only the metrics the verdict reads enabled (the others do not change it)."""
+    cfg = params.metrics.parsed()
+    rows = set(cfg.verdict.output) | set(cfg.verdict.representation)
+    enabled = [n for n in cfg.enabled if set(registry.get(n).judge) & rows]
+    return cfg.model_copy(update={"enabled": enabled})
+
+
+def verdicts(pool: Pool, params, retrain_ids: list[str], judged: list[str]):
+    table = compute_metrics(str(pool.activations), str(pool.models), retrain_ids, judged, judged_config(params),
+                            params.split.scenario)
+    return table, table[(table.metric == "verdict") & (table.layer == "")].set_index("model").label
+
+
+def prepare(a) -> tuple[object, Pool]:
+    params = load_params(a.params)
+    if a.scenario:
+        params = with_scenario(params, a.scenario)
+    configure(params.runtime.threads, "cpu", params.runtime.deterministic)
+    work, data = Path(a.work), Path(a.data)
+    work.mkdir(parents=True, exist_ok=True)
+    if not (work / "split").exists() and (data / "split").exists():
+        (work / "split").symlink_to((data / "split").resolve())
+    for sub in ("models", "activations"):
+        if (data / sub).exists() and data.resolve() != work.resolve():
+            link_all(data / sub, work / sub)
+    return params, Pool(params, work)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, nargs="+", default=list(range(101, 109)))
+    ap.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
     ap.add_argument("--work", required=True)
     ap.add_argument("--data", default="data")
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--scenario", choices=["class", "random"], help="override split.scenario of --params")
+    ap.add_argument("--available", action="store_true", help="judge only the seeds already in the cache")
+    ap.add_argument("--write-calibration", action="store_true")
     a = ap.parse_args()
-    params = load_params(a.params)
-    configure(params.runtime.threads, params.runtime.device, params.runtime.deterministic)
-    work, data = Path(a.work), Path(a.data)
-    link_all(data / "activations", work / "activations")
-    link_all(data / "models", work / "models")
+    params, pool = prepare(a)
+    retrain_ids = [pool.retrain(s) for s in params.retrain.seeds]
+    pool.original()
     start = time.perf_counter()
-    extras = [make_extra(params, s, work, str(data / "split")) for s in a.seeds]
-    print(f"extra models ready in {time.perf_counter() - start:.0f} s")
-    retrain_ids = [f"retrain_{s}" for s in params.retrain.seeds]
-    methods = list(params.unlearn.methods)
-    cfg = params.metrics.parsed()
+    seeds = [s for s in a.seeds if (pool.models / f"retrain_{s}" / "model.json").exists()] if a.available else a.seeds
+    extras = [pool.retrain(s) for s in seeds]
+    print(f"{len(extras)} held-out models ready in {time.perf_counter() - start:.0f} s", flush=True)
     start = time.perf_counter()
-    table = compute_metrics(str(work / "activations"), str(work / "models"), retrain_ids, [*extras, *methods], cfg,
-                            params.split.scenario)
-    print(f"metrics for {len(extras) + len(methods) + len(retrain_ids) + 1} models in {time.perf_counter() - start:.1f} s")
-    table.to_parquet(work / "metrics.parquet")  # for inspection
-    verdict = table[(table.metric == "verdict") & (table.layer == "")].set_index("model").label
+    table, verdict = verdicts(pool, params, retrain_ids, extras)
+    print(f"metrics for {len(extras) + len(retrain_ids) + 1} models in {time.perf_counter() - start:.0f} s")
+    table.to_parquet(pool.work / "false_alarm.parquet")  # for inspection
+    alpha = judged_config(params).verdict.alpha
     alarms = [m for m in extras if verdict[m] != "consistent"]
-    print(f"\nscenario={params.split.scenario} current rule: {len(alarms)}/{len(extras)} false alarms "
-          f"(rate {len(alarms) / len(extras):.3f}); " + ", ".join(f"{m}={verdict[m]}" for m in alarms))
-    print("methods: " + ", ".join(f"{m}={verdict.get(m, '?')}" for m in ["original", *methods]))
-    _outside_detail(table, extras)
-    _grid(table, cfg, retrain_ids, [*extras, "original", *methods], extras)
-
-
-def _outside_detail(table, extras) -> None:
-    lay = table[(table.metric == "verdict") & (table.layer != "") & table.model.isin(extras)]
-    bad = lay[lay.label == "outside"]
-    if len(bad):
-        print("outside layers of extra seeds: " + ", ".join(f"{r.model}:{r.layer}" for r in bad.itertuples()))
-
-
-def _grid(table, cfg, retrain_ids, judged, extras) -> None:
-    raw = table[table.reference != "band"].to_dict("records")
-    statuses = {m: "ok" for m in judged}
-    print("\nband_widen layer_min_outside | false alarms | " + " ".join(judged[len(extras):]))
-    for widen in (0.5, 1.0, 1.5, 2.0):
-        for k in (1, 2, 3):
-            c = cfg.model_copy(update={"band_widen": widen, "verdict": cfg.verdict.model_copy(update={"layer_min_outside": k})})
-            rows = band_and_verdicts(raw, statuses, retrain_ids, c, registry.sides())
-            v = {r["model"]: r["label"] for r in rows if r["metric"] == "verdict" and r["layer"] == ""}
-            fa = int(np.sum([v[m] != "consistent" for m in extras]))
-            print(f"{widen:>10} {k:>17} | {fa}/{len(extras):<10} | " + " ".join(v[m] for m in judged[len(extras):]))
+    lo, hi = calibration.clopper_pearson(len(alarms), len(extras))
+    scenario, k = params.split.scenario, len(retrain_ids)
+    print(f"scenario={scenario} K={k} alpha={alpha}: false alarms: {len(alarms)}/{len(extras)} "
+          f"(rate {len(alarms) / len(extras):.3f}, 95% Clopper-Pearson {lo:.3f}-{hi:.3f}); "
+          + ", ".join(f"{m}={verdict[m]}" for m in alarms))
+    print(f"original: {verdict.get('original', '?')}")
+    if a.write_calibration:
+        record = calibration.load()
+        record[scenario] = {"dataset": params.data.name, "model": params.model.name, "K": k, "alpha": alpha,
+                            "false_alarms": len(alarms), "n": len(extras), "ci_low": round(lo, 4), "ci_high": round(hi, 4),
+                            "seeds": f"{min(seeds)}-{max(seeds)} ({len(seeds)} of {len(a.seeds)} fixed seeds)",
+                            "retrain_seeds": list(params.retrain.seeds)}
+        atomic_write_json(calibration.FILE, record)
+        print(f"wrote {calibration.FILE}: {json.dumps(record[scenario])}")
 
 
 if __name__ == "__main__":

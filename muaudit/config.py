@@ -193,6 +193,14 @@ class Params(Block):
             if seed in self.retrain.seeds:
                 raise ValueError(f"unlearn.heldout_retrain.seed: {seed} is one of retrain.seeds {self.retrain.seeds}; "
                                  "expected a seed outside the retrain band (the control must be held out)")
+        if _with_registries(info):
+            from muaudit.metrics.stats import MAX_DETECTABLE_EFFECT, smallest_k
+
+            alpha = self.metrics.parsed().verdict.alpha
+            if len(self.retrain.seeds) < (k := smallest_k(alpha)):
+                raise ValueError(f"retrain.seeds: {len(self.retrain.seeds)} seeds cannot reach metrics.verdict.alpha = "
+                                 f"{alpha} (a quantity {MAX_DETECTABLE_EFFECT:g} retrain standard deviations off would "
+                                 f"pass); expected at least {k} seeds")
         if self.split.scenario == "ids" and not (self.split.forget_ids or self.split.forget_ids_file):
             raise ValueError("split.forget_ids: empty; the ids scenario needs forget_ids or forget_ids_file")
         supplied_under("data.path", self.data.path, "data")

@@ -6,7 +6,8 @@
 - `heldout_retrain` (negative control): a retrained model with a seed outside the band, so it must be
   `consistent`.
 
-A failing control comes with a plain explanation built from the band numbers in the metrics table.
+A failing control comes with a plain explanation built from its strongest evidence in the metrics table
+(muaudit/metrics/evidence.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from muaudit.metrics.band import position
-from muaudit.metrics.registry import sides
+from muaudit.metrics.evidence import evidence
 from muaudit.metrics.table import row
 
 CONTROLS = ("original", "head_only", "heldout_retrain")
@@ -58,7 +58,7 @@ def any_failed(table: pd.DataFrame) -> bool:
 
 def _requirement(control: str, scenario: str, verdict: str) -> tuple[str, bool | None]:
     if control == "original":
-        return "not consistent", verdict not in ("consistent", "failed", "skipped")
+        return "not consistent", verdict not in ("consistent", "failed", "skipped", "unmeasured")
     if control == "head_only":
         if scenario != "class":
             return "none", None
@@ -69,52 +69,18 @@ def _requirement(control: str, scenario: str, verdict: str) -> tuple[str, bool |
 def _explain(table: pd.DataFrame, control: str, scenario: str, verdict: str) -> str:
     if verdict in ("failed", "skipped"):
         return f"{control} did not produce a model ({verdict}); see data/models/{control}/model.json"
-    quantities = _quantities(table, control)
+    if verdict == "unmeasured":
+        return f"{control} could not be judged: {evidence(table, control)}"
     if control == "original":
-        inside = "; ".join(q.describe() for q in quantities if q.metric == "accuracy" and q.role == "forget")
-        return (f"the retrain band is too wide: the original model, which forgot nothing, lies inside it ({inside}); "
-                "more retrain seeds or a tighter metrics.band_tolerance would narrow it")
+        return ("the audit cannot tell the original, which forgot nothing, from retraining; its strongest evidence: "
+                f"{evidence(table, control)}. More retrain seeds (retrain.seeds) make the test more powerful; "
+                "a larger metrics.verdict.alpha accepts more false alarms")
     if control == "head_only":
         if verdict == "consistent":
-            reps = "; ".join(q.describe() for q in quantities if q.metric != "accuracy" and q.role == "forget")
-            return ("the audit could not detect a known residual on this data/model: head_only keeps the original's "
-                    f"representation, yet every layer lies inside the retrain band ({reps}); "
-                    "the retrain band is too wide or these layers do not carry the forgotten class")
-        outside = "; ".join(q.describe() for q in quantities if q.outside and q.metric == "accuracy")
-        return (f"head_only was labelled {verdict}, not output-only: its output is outside the band ({outside}); "
-                "the head was not trained long enough to match retraining at the output (unlearn.head_only)")
-    outside = "; ".join(q.describe() for q in quantities if q.outside)
-    return (f"the band is too narrow or a metric is miscalibrated: a correctly retrained model falls outside "
-            f"the band ({outside}); add retrain seeds or raise metrics.band_tolerance")
-
-
-@dataclass(frozen=True)
-class _Quantity:
-    metric: str
-    layer: str
-    role: str
-    value: float
-    low: float
-    high: float
-
-    @property
-    def outside(self) -> bool:
-        return position(self.value, self.low, self.high, sides().get(self.metric, "both")) != 0
-
-    def describe(self) -> str:
-        side = sides().get(self.metric, "both")
-        band = {"low": f"≥ {self.low:.3f}", "high": f"≤ {self.high:.3f}"}.get(side, f"[{self.low:.3f}, {self.high:.3f}]")
-        where = "output" if self.layer == "logits" and self.metric == "accuracy" else self.layer
-        return f"{self.metric} {where}/{self.role} {self.value:.3f} vs band {band}"
-
-
-def _quantities(table: pd.DataFrame, model: str) -> list[_Quantity]:
-    band = table[(table.model == "retrain") & (table.reference == "band")]
-    bounds = {(r.metric, r.layer, r.role): r.value for r in band.itertuples()}
-    mine = table[(table.model == model) & (table.reference == "band") & ~table.metric.isin(["verdict", "control"])]
-    out = []
-    for r in mine.itertuples():
-        lo, hi = bounds.get((f"{r.metric}:low", r.layer, r.role)), bounds.get((f"{r.metric}:high", r.layer, r.role))
-        if lo is not None and hi is not None:
-            out.append(_Quantity(r.metric, r.layer, r.role, r.value, lo, hi))
-    return sorted(out, key=lambda q: (q.metric, q.layer, q.role))
+            return ("the audit could not detect a known residue on this data/model: head_only keeps the original's "
+                    f"representation, yet no layer differs from retraining (closest: {evidence(table, control)}); "
+                    "these layers may not carry the forgotten class, or more retrain seeds are needed")
+        return (f"head_only was labelled {verdict}, not output-only ({evidence(table, control)}); "
+                "for a flagged output the head was not trained long enough to match retraining (unlearn.head_only)")
+    return (f"a correctly retrained model was flagged ({evidence(table, control)}). At metrics.verdict.alpha this "
+            "happens to a retrained model with probability alpha; repeated failures mean a metric is miscalibrated")

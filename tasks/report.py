@@ -19,6 +19,7 @@ from muaudit.io import atomic_write_bytes, atomic_write_json
 from muaudit.lineage.identity import identity_html, identity_markdown, make_identity
 from muaudit.lineage.lock import read_lock
 from muaudit.lineage.manifest import artifact_hashes, build_manifest
+from muaudit.metrics import calibration
 from muaudit.report import summary_table, write_report
 from muaudit.report.controls import instrument_check
 from muaudit.report.findings import findings_html, findings_markdown
@@ -96,7 +97,9 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     split_info = json.loads((Path(split_dir) / "split.json").read_text())
     methods = list(params.unlearn.methods)
     models = ["original", *methods]
-    summary = summary_table(table, [f"retrain_{s}" for s in params.retrain.seeds], methods)
+    vcfg = params.metrics.parsed().verdict
+    summary = summary_table(table, [f"retrain_{s}" for s in params.retrain.seeds], methods,
+                            [*vcfg.output, *vcfg.representation])
     forget_desc = {"class": f"classes {params.split.forget_classes}",
                    "random": f"{params.split.forget_fraction:.0%} of train at random",
                    "ids": f"the {split_info['counts']['forget']} samples of a deletion request"}[params.split.scenario]
@@ -108,6 +111,10 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
         "split fingerprint": split_info["split_fingerprint"][:16],
         "model": params.model.name,
         "retrain seeds": ", ".join(map(str, params.retrain.seeds)),
+        "verdict rule": (f"declared false-alarm rate alpha = {vcfg.alpha} (family-wise, per model), "
+                         f"K = {len(params.retrain.seeds)} retrain seeds; docs/verdict.md"),
+        "measured false-alarm rate": calibration.sentence(params.split.scenario, params.data.name, params.model.name,
+                                                          len(params.retrain.seeds), vcfg.alpha),
     }
     outcome = evaluate(table, methods, params.policy)
     policy = {"criteria": params.policy.model_dump(), "outcome": outcome,
@@ -135,7 +142,7 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     md = (out_dir / "report.md").read_text() + "\n" + findings_markdown(table, methods) + recovery_markdown(recovery)
     md += f"\n## Policy: {'PASS' if policy['pass'] else 'FAIL'}\n\n{policy_md}\n"
     atomic_write_bytes(out_dir / "report.md", (md + "\n" + identity_markdown(identity)).encode())
-    page = render(header, table, models, policy, plots, lineage)
+    page = render(header, table, models, policy, plots, lineage, [*vcfg.output, *vcfg.representation])
     # the instrument check goes above everything else: an auditor must see first whether the metrics can be trusted
     page = page.replace("<body>", "<body>" + box[1] + problems_html(problems), 1)
     page = page.replace("<h2>Policy</h2>", findings_html(table, methods) + recovery_html(recovery) + "<h2>Policy</h2>", 1)

@@ -20,6 +20,8 @@ BIN = Path(sys.executable).parent
 TINY = {
     "train": {"epochs": 3},
     "retrain": {"seeds": [1, 2]},
+    # two retrain seeds keep the end-to-end tests cheap; at alpha 0.05 they are refused (smallest K: 3)
+    "metrics": {"verdict": {"alpha": 0.2}},
     "unlearn": {"methods": ["finetune", "gradient_ascent"],
                 "finetune": {"epochs": 2}, "gradient_ascent": {"epochs": 2}},
 }

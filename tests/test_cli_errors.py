@@ -27,6 +27,10 @@ def tree(ws: Path) -> dict[str, int]:
         ({"split": {"forget_classes": [42]}}, "split.forget_classes: [42] not in the dataset"),
         ({"extract": {"layers": ["nope"]}}, "extract.layers: unknown layer 'nope'"),
         ({"retrain": {"seeds": [1]}}, "retrain.seeds: at least two seeds"),
+        # K too small for the declared alpha: refused before any stage runs, naming the smallest K that works
+        ({"retrain": {"seeds": [1, 2]}, "metrics": {"verdict": {"alpha": 0.05}}},
+         "retrain.seeds: 2 seeds cannot reach metrics.verdict.alpha = 0.05 (a quantity 10 retrain standard "
+         "deviations off would pass); expected at least 3 seeds"),
     ],
 )
 def test_bad_params_change_nothing(tmp_path: Path, edit: dict, fragment: str):

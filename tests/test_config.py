@@ -55,6 +55,8 @@ def test_the_defaults_check_sees_a_changed_or_missing_key():
         ({"split": {"forget_fraction": 1.5}}, "split.forget_fraction"),
         ({"unlearn": {"methods": ["finetun"]}}, "did you mean 'finetune'"),
         ({"retrain": {"seeds": [1]}}, "retrain.seeds: at least two seeds"),
+        ({"retrain": {"seeds": [1, 2]}}, "retrain.seeds: 2 seeds cannot reach metrics.verdict.alpha = 0.05"),
+        ({"retrain": {"seeds": [1, 2, 3]}, "metrics": {"verdict": {"alpha": 0.01}}}, "expected at least 4 seeds"),
         ({"runtime": {"threads": 0}}, "runtime.threads"),
         ({"split": {"scenario": "class", "forget_classes": []}}, "forget_classes"),
         ({"dat": {}}, "dat: unknown key (did you mean 'data'?)"),

@@ -77,4 +77,4 @@ def test_heldout_seed_inside_the_band_is_rejected():
     with pytest.raises(BadInputError, match=r"unlearn.heldout_retrain.seed: 2 is one of retrain.seeds"):
         parse_params({"retrain": {"seeds": [1, 2]},
                       "unlearn": {"methods": ["heldout_retrain"], "heldout_retrain": {"seed": 2}}})
-    parse_params({"retrain": {"seeds": [1, 2]}, "unlearn": {"methods": ["finetune"], "heldout_retrain": {"seed": 2}}})
+    parse_params({"retrain": {"seeds": [1, 2, 3]}, "unlearn": {"methods": ["finetune"], "heldout_retrain": {"seed": 2}}})

@@ -13,25 +13,26 @@ from muaudit.controls import any_failed, check_controls, control_rows
 from muaudit.metrics.table import row, to_frame
 from muaudit.report.controls import instrument_check
 
-BAND = {("accuracy", "logits", "forget"): (0.0, 0.02), ("accuracy", "logits", "retain"): (0.95, 1.0),
-        ("cka", "fc", "forget"): (0.60, 1.0)}
+BAND = {("accuracy", "logits", "forget"): (0.0, 0.005), ("accuracy", "logits", "retain"): (0.97, 0.01),
+        ("cka", "fc", "forget"): (0.80, 0.02)}  # retrain mean, sd
 
 
 def table(models: dict[str, tuple[str, dict]]) -> object:
-    """models: name -> (overall verdict, {quantity: value}); quantities default to the middle of the band."""
+    """models: name -> (overall verdict, {quantity: (value, effect, p)}); quantities default to the retrain mean."""
     rows = []
-    for (metric, layer, role), (lo, hi) in BAND.items():
-        rows += [row("retrain", "band", layer, role, f"{metric}:low", lo),
-                 row("retrain", "band", layer, role, f"{metric}:high", hi)]
+    for (metric, layer, role), (mean, sd) in BAND.items():
+        rows += [row("retrain", "band", layer, role, f"{metric}:mean", mean),
+                 row("retrain", "band", layer, role, f"{metric}:sd", sd)]
     for model, (verdict, values) in models.items():
-        for key, (lo, hi) in BAND.items():
-            rows.append(row(model, "band", key[1], key[2], key[0], values.get(key, (lo + hi) / 2)))
+        for key, (mean, _sd) in BAND.items():
+            v, eff, p = values.get(key, (mean, 0.0, 0.5))
+            rows.append(row(model, "band", key[1], key[2], key[0], v, effect=eff, ci_low=eff - 1, ci_high=eff + 1, p_value=p))
         rows.append(row(model, "band", "", "", "verdict", float("nan"), verdict))
     return to_frame(rows)
 
 
-GOOD = {"original": ("not-forgotten", {("accuracy", "logits", "forget"): 0.97}),
-        "head_only": ("output-only", {("cka", "fc", "forget"): 0.40}),
+GOOD = {"original": ("not-forgotten", {("accuracy", "logits", "forget"): (0.97, 194.0, 1e-6)}),
+        "head_only": ("output-only", {("cka", "fc", "forget"): (0.40, -20.0, 1e-5)}),
         "heldout_retrain": ("consistent", {})}
 
 
@@ -43,18 +44,20 @@ def test_all_controls_pass_when_the_verdicts_are_as_required(scenario):
     assert all(c.explanation == "" for c in checks)
 
 
-def test_original_inside_the_band_fails_as_band_too_wide():
-    t = table({**GOOD, "original": ("consistent", {("accuracy", "logits", "forget"): 0.01})})
+def test_original_consistent_fails_and_names_its_strongest_evidence():
+    t = table({**GOOD, "original": ("consistent", {("accuracy", "logits", "forget"): (0.01, 2.0, 0.04)})})
     (orig,) = [c for c in check_controls(t, "class") if c.control == "original"]
     assert orig.status == "fail"
-    assert "band is too wide" in orig.explanation and "0.010 vs band [0.000, 0.020]" in orig.explanation
+    assert "cannot tell the original" in orig.explanation
+    assert "output, forget set: accuracy 0.010 vs retrain 0.000 ± 0.005, effect 2.0 (1.0, 3.0), p = 0.040" in orig.explanation
 
 
-def test_head_only_consistent_in_class_says_the_residual_was_not_detected():
-    t = table({**GOOD, "head_only": ("consistent", {("cka", "fc", "forget"): 0.70})})
+def test_head_only_consistent_in_class_says_the_residue_was_not_detected():
+    t = table({**GOOD, "head_only": ("consistent", {("cka", "fc", "forget"): (0.75, -2.5, 0.02)})})
     (head,) = [c for c in check_controls(t, "class") if c.control == "head_only"]
     assert head.status == "fail"
-    assert "could not detect a known residual" in head.explanation and "cka fc/forget 0.700 vs band ≥ 0.600" in head.explanation
+    assert "could not detect a known residue" in head.explanation
+    assert "fc, forget set: CKA 0.750 vs retrain 0.800 ± 0.020, effect −2.5 (−3.5, −1.5), p = 0.020" in head.explanation
 
 
 def test_head_only_has_no_requirement_in_random():
@@ -63,12 +66,12 @@ def test_head_only_has_no_requirement_in_random():
     assert (head.status, head.requirement, head.verdict) == ("info", "none", "consistent")
 
 
-def test_heldout_retrain_outside_the_band_names_the_quantity():
-    t = table({**GOOD, "heldout_retrain": ("output-only", {("cka", "fc", "forget"): 0.55})})
+def test_flagged_heldout_retrain_names_the_quantity():
+    t = table({**GOOD, "heldout_retrain": ("output-only", {("cka", "fc", "forget"): (0.55, -12.0, 1e-4)})})
     (neg,) = [c for c in check_controls(t, "random") if c.control == "heldout_retrain"]
     assert neg.status == "fail"
-    assert "too narrow or a metric is miscalibrated" in neg.explanation
-    assert "cka fc/forget 0.550 vs band ≥ 0.600" in neg.explanation and "accuracy" not in neg.explanation
+    assert "a correctly retrained model was flagged" in neg.explanation
+    assert "fc, forget set: CKA 0.550 vs retrain 0.800 ± 0.020, effect −12.0 (−13.0, −11.0), p < 0.001" in neg.explanation
 
 
 def test_failed_control_run_fails_the_check_and_controls_turned_off_are_absent():

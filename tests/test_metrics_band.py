@@ -1,82 +1,203 @@
-"""Band and verdict rule on constructed tables."""
+"""The verdict rule on synthetic numbers: declared false-alarm rate, power at the theoretical rate, labels,
+NaN fails closed. Many-seed measurements on trained models are in benchmarks/false_alarm.py and power.py."""
+
+import math
 
 import numpy as np
 import pytest
+from scipy.stats import nct
+from scipy.stats import t as student
 
-from muaudit.metrics import registry
-from muaudit.metrics.band import band_and_verdicts, band_limits, position
+from muaudit.metrics import band, registry, stats
+from muaudit.metrics.band import band_and_verdicts
 from muaudit.metrics.table import row
 
-RETRAIN = [f"retrain_{i}" for i in range(1, 6)]
+
+@pytest.fixture
+def no_intervals(monkeypatch):
+    """The verdict never reads the effect's interval; skipping its root finding keeps many-draw tests fast."""
+    monkeypatch.setattr(stats, "effect_interval", lambda t, df, level=0.95: (math.nan, math.nan))
 
 
-def cfg(**kw):
-    return registry.parse_config({"band_tolerance": 0.02, "band_widen": 0.5, **kw})
+def seeds(k):
+    return [f"retrain_{i}" for i in range(1, k + 1)]
 
 
-def _table(values: dict[str, dict[tuple, float]]) -> list[dict]:
-    """values: model -> (metric, layer, role) -> value; pairwise metrics given as one aggregate row."""
-    return [row(m, "", layer, role, metric, v) for m, q in values.items() for (metric, layer, role), v in q.items()]
+def draw(rng, retrains, judged, shift=None, sigma_u=0.01, sigma_e=0.005, layers=("fc",)):
+    """Rows of one audit: own-value output quantities and pairwise CKA/Procrustes per layer and role, from the
+    random-effects model s_xy = mu + u_x + u_y + e_xy; shift: model -> (metric, layer, role) -> added value."""
+    shift = shift or {}
+    models = retrains + judged
+    u = {m: rng.normal(size=8) for m in models}
+    rows = []
+    for m in models:
+        s = shift.get(m, {})
+        rows += [row(m, "", "logits", "forget", "accuracy", s.get(("accuracy", "logits", "forget"), 0.0)),
+                 row(m, "", "logits", "test", "accuracy", 0.9 + sigma_u * u[m][0] + s.get(("accuracy", "logits", "test"), 0)),
+                 row(m, "", "logits", "forget", "mia_efficacy", 0.8 + sigma_u * u[m][1]
+                     + s.get(("mia_efficacy", "logits", "forget"), 0))]
+        for r in retrains:
+            if r == m:
+                continue
+            for layer in layers:
+                for i, role in enumerate(("forget", "retain", "test")):
+                    e = sigma_e * rng.normal(size=2)
+                    cka = 0.9 + sigma_u * (u[m][2 + i] + u[r][2 + i]) + e[0] + s.get(("cka", layer, role), 0)
+                    rows.append(row(m, r, layer, role, "cka", cka))
+                    rows.append(row(m, r, layer, role, "procrustes", 0.2 * math.exp(
+                        0.05 * (u[m][5 + i] + u[r][5 + i]) + 5 * e[1] + s.get(("procrustes", layer, role), 0))))
+    return rows
 
 
-def _model(forget=0.0, retain=1.0, test=0.9, mia=1.0, cka_fc=0.95, proc_fc=0.05):
-    return {("accuracy", "logits", "forget"): forget, ("accuracy", "logits", "retain"): retain,
-            ("accuracy", "logits", "test"): test, ("mia_efficacy", "logits", "forget"): mia,
-            ("cka", "fc", "forget"): cka_fc, ("cka", "fc", "retain"): cka_fc, ("procrustes", "fc", "forget"): proc_fc}
+def verdicts(rows, retrains, judged, **verdict):
+    cfg = registry.parse_config({"verdict": verdict} if verdict else {})
+    out = band_and_verdicts(rows, {m: "ok" for m in retrains + judged}, retrains, cfg)
+    return {r["model"]: r["label"] for r in out if r["metric"] == "verdict" and r["layer"] == ""}, out
 
 
-def _retrains(jitter=0.01):
-    rng = np.random.default_rng(0)
-    return {r: _model(cka_fc=0.95 + jitter * rng.standard_normal(), proc_fc=0.05 + jitter * rng.standard_normal(),
-                      test=0.9 + jitter * rng.standard_normal()) for r in RETRAIN}
+@pytest.mark.parametrize("k", [3, 5])
+def test_exchangeable_draws_give_the_declared_rate(k, no_intervals):
+    """Models drawn like the retrain seeds are labelled anything but consistent at most alpha of the time
+    (family-wise over 7 output and representation families); alpha 0.2 keeps the sampling error small."""
+    rng = np.random.default_rng(k)
+    alarms = n = 0
+    for _ in range(60):
+        judged = [f"m{i}" for i in range(5)]
+        v, _ = verdicts(draw(rng, seeds(k), judged), seeds(k), judged, alpha=0.2)
+        alarms += sum(label != "consistent" for label in v.values())
+        n += len(judged)
+    rate = alarms / n
+    # Bonferroni/Holm make it conservative, not anti-conservative: at most alpha plus 3 sampling sds
+    assert rate <= 0.2 + 3 * math.sqrt(0.2 * 0.8 / n)
+    assert rate >= 0.02  # and not a rule that never fires
 
 
-def _verdicts(rows):
-    return {r["model"]: r["label"] for r in rows if r["metric"] == "verdict" and r["layer"] == ""}
+@pytest.mark.parametrize("k", [3, 5, 10])
+def test_predictive_test_is_exact_per_quantity(k, no_intervals):
+    """Pairwise metrics on equal terms (K + 1 set): one-sided p-values of exchangeable models are uniform."""
+    rng = np.random.default_rng(10 + k)
+    ps = []
+    for _ in range(40):
+        judged = [f"m{i}" for i in range(5)]
+        _, out = verdicts(draw(rng, seeds(k), judged), seeds(k), judged)
+        ps += [r["p_value"] for r in out if r["metric"] == "cka" and r["model"] in judged]
+    ps = np.array(ps)
+    n = len(ps)
+    for level in (0.05, 0.2, 0.5):
+        assert abs(np.mean(ps <= level) - level) < 3.5 * math.sqrt(level * (1 - level) / n)
 
 
-def judge(models: dict, statuses=None, **kw):
-    statuses = statuses or {m: "ok" for m in models}
-    return band_and_verdicts(_table({**_retrains(), **models}), {**statuses, **{r: "ok" for r in RETRAIN}},
-                             RETRAIN, cfg(**kw), registry.sides())
+@pytest.mark.parametrize("k", [3, 5, 10])
+def test_shift_of_known_size_is_detected_at_the_theoretical_rate(k, no_intervals):
+    """A test-accuracy drop of 3 retrain sds (identity scale, no floor involved) is flagged as often as the
+    noncentral t says, and the rate grows with K."""
+    rng = np.random.default_rng(100 + k)
+    alpha, delta, sd = 0.05, 3.0, 0.01
+    flagged = n = 0
+    for _ in range(100):
+        judged = ["m0", "m1", "m2"]
+        shift = {m: {("accuracy", "logits", "test"): -delta * sd} for m in judged}
+        _, out = verdicts(draw(rng, seeds(k), judged, shift=shift), seeds(k), judged)
+        ps = [r["p_value"] for r in out if r["metric"] == "accuracy" and r["role"] == "test" and r["model"] in judged]
+        flagged += sum(p <= alpha for p in ps)
+        n += len(ps)
+    scale = math.sqrt(1 + 1 / k)
+    theory = float(nct.cdf(-student.isf(alpha, k - 1), k - 1, -delta / scale))
+    assert abs(flagged / n - theory) < 3.5 * math.sqrt(theory * (1 - theory) / n)
 
 
-def test_zero_spread_band_uses_tolerance():
-    assert band_limits(np.zeros(5), 0.02, 0.5) == (-0.02, 0.02)
-    v = _verdicts(judge({"a": _model(forget=0.01), "b": _model(forget=0.05)}))
-    assert v == {"a": "consistent", "b": "not-forgotten"}
-
-
-def test_sides():
-    assert position(2.0, 0, 1, "low") == 0 and position(-1.0, 0, 1, "low") == -1
-    assert position(-1.0, 0, 1, "high") == 0 and position(2.0, 0, 1, "both") == 1
-    assert position(float("nan"), 0, 1, "both") == 0
+def test_power_does_not_fall_with_k():
+    alpha, delta = 0.05, 3.0
+    power = [float(nct.sf(student.isf(alpha, k - 1), k - 1, delta / math.sqrt(1 + 1 / k))) for k in (3, 5, 10, 20)]
+    assert power == sorted(power)
 
 
 def test_labels():
-    v = _verdicts(judge({
-        "good": _model(),
-        "kept": _model(forget=0.9, mia=0.1),
-        "collapsed": _model(retain=0.1, test=0.1),
-        "head_only": _model(cka_fc=0.5, proc_fc=0.6),
-        "one_off": _model(cka_fc=0.5),  # one quantity (cka forget+retain = 2) -> layer_min_outside=3 keeps it in
-    }, verdict={"layer_min_outside": 3}))
+    rng = np.random.default_rng(1)
+    judged = ["good", "kept", "collapsed", "residue", "drift"]
+    shift = {"kept": {("accuracy", "logits", "forget"): 0.9},
+             "collapsed": {("accuracy", "logits", "test"): -0.5},
+             "residue": {("cka", "fc", "forget"): -0.3, ("procrustes", "fc", "forget"): 2.0},
+             "drift": {("cka", "fc", "retain"): -0.3, ("cka", "fc", "test"): -0.3}}
+    v, out = verdicts(draw(rng, seeds(5), judged, shift=shift), seeds(5), judged)
     assert v == {"good": "consistent", "kept": "not-forgotten", "collapsed": "over-forgotten",
-                 "head_only": "output-only", "one_off": "consistent"}
+                 "residue": "output-only", "drift": "drifted"}
+    layer = {r["model"]: r["label"] for r in out if r["metric"] == "verdict" and r["layer"] == "fc"}
+    assert layer["residue"] == "residue" and layer["drift"] == "drift" and layer["good"] == "inside"
+
+
+def test_forget_accuracy_zero_spread_uses_the_metric_floor():
+    """Class scenario: every retrained model has forget accuracy 0; the floor (0.005) decides."""
+    rng = np.random.default_rng(2)
+    judged = ["a", "b"]
+    shift = {"a": {("accuracy", "logits", "forget"): 0.005}, "b": {("accuracy", "logits", "forget"): 0.2}}
+    v, out = verdicts(draw(rng, seeds(5), judged, shift=shift), seeds(5), judged)
+    assert v == {"a": "consistent", "b": "not-forgotten"}
+    eff = {r["model"]: r["effect"] for r in out if r["metric"] == "accuracy" and r["role"] == "forget" and r["model"] in judged}
+    assert eff["a"] == pytest.approx(1.0) and eff["b"] == pytest.approx(40.0)
+
+
+@pytest.mark.parametrize("where", [("cka", "fc", "retain"), ("accuracy", "logits", "test")])
+def test_nan_fails_closed(where):
+    rng = np.random.default_rng(3)
+    rows = draw(rng, seeds(5), ["m"])
+    rows = [dict(r, value=math.nan) if r["model"] == "m" and (r["metric"], r["layer"], r["role"]) == where else r
+            for r in rows]
+    v, out = verdicts(rows, seeds(5), ["m"])
+    assert v == {"m": "unmeasured"}
+    judged = [r for r in out if r["model"] == "m" and (r["metric"], r["layer"], r["role"]) == where]
+    assert math.isnan(judged[0]["p_value"])
+
+
+def test_nan_in_a_retrain_pair_fails_closed_for_every_model():
+    rng = np.random.default_rng(4)
+    rows = [dict(r, value=math.nan) if (r["model"], r["reference"], r["metric"], r["role"]) ==
+            ("retrain_1", "retrain_2", "cka", "forget") else r for r in draw(rng, seeds(5), ["m"])]
+    assert verdicts(rows, seeds(5), ["m"])[0] == {"m": "unmeasured"}
+
+
+def test_columns_and_q_values():
+    rng = np.random.default_rng(5)
+    judged = ["a", "b"]
+    _, out = verdicts(draw(rng, seeds(5), judged, shift={"b": {("cka", "fc", "forget"): -0.3}}), seeds(5), judged)
+    agg = [r for r in out if r["model"] in judged and r["metric"] == "cka"]
+    assert len(agg) == 2 * 3 and all(np.isfinite([r[c] for c in ("effect", "ci_low", "ci_high", "p_value")]).all() for r in agg)
+    assert all(r["ci_low"] <= r["effect"] <= r["ci_high"] for r in agg)
+    band_rows = [r for r in out if r["model"] == "retrain"]
+    assert all(math.isnan(r["p_value"]) for r in band_rows)
+    q = {r["model"]: r["value"] for r in out if r["metric"] == "verdict_q"}
+    p = {r["model"]: r["value"] for r in out if r["metric"] == "verdict_p"}
+    assert q["b"] < 0.01 and q["a"] > q["b"] and all(q[m] >= p[m] for m in judged)
 
 
 def test_failed_and_skipped_models():
-    rows = judge({"f": {}, "s": {}}, statuses={"f": "failed", "s": "skipped"})
-    assert _verdicts(rows) == {"f": "failed", "s": "skipped"}
+    rng = np.random.default_rng(6)
+    rows = draw(rng, seeds(5), [])
+    cfg = registry.parse_config({})
+    out = band_and_verdicts(rows, {"f": "failed", "s": "skipped", **{r: "ok" for r in seeds(5)}}, seeds(5), cfg)
+    assert {r["model"]: r["label"] for r in out if r["metric"] == "verdict"} == {"f": "failed", "s": "skipped"}
 
 
-def test_band_rows_follow_schema():
-    rows = judge({"good": _model()})
-    band = [r for r in rows if r["model"] == "retrain"]
-    assert {r["reference"] for r in band} == {"band"}
-    assert {r["metric"] for r in band if r["layer"] == "fc"} >= {"cka:mean", "cka:sd", "cka:low", "cka:high"}
-    layer_rows = [r for r in rows if r["metric"] == "verdict" and r["layer"] == "fc"]
-    assert layer_rows[0]["label"] == "inside"
+def test_holm_and_bh_known_answers():
+    assert stats.holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})
+    assert stats.benjamini_hochberg({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx({"a": 0.03, "b": 0.04, "c": 0.04})
+    assert stats.bonferroni([0.01, 0.2]) == 0.02 and math.isnan(stats.bonferroni([0.01, math.nan]))
+
+
+def test_effect_interval_covers_at_its_level():
+    """The noncentral-t interval of the effect covers the true effect 95% of the time (K = 4)."""
+    rng = np.random.default_rng(7)
+    k, delta, hits = 4, 2.0, 0
+    for _ in range(300):
+        ref = rng.normal(size=k)
+        eff, lo, hi, _ = stats.predictive_test(ref, delta + rng.normal(), 0.0, "both")
+        hits += lo <= delta <= hi
+    assert abs(hits / 300 - 0.95) < 3.5 * math.sqrt(0.95 * 0.05 / 300)
+
+
+def test_smallest_k():
+    assert stats.smallest_k(0.05) == 3 and stats.smallest_k(0.01) == 4
+    assert stats.detectable_effect(2, 0.05) > stats.MAX_DETECTABLE_EFFECT >= stats.detectable_effect(3, 0.05)
 
 
 def test_registry_rejects_unknown_names_and_knobs():
@@ -86,4 +207,12 @@ def test_registry_rejects_unknown_names_and_knobs():
         registry.parse_config({"enabled": ["ckaa"]})
     with pytest.raises(BadInputError, match="metrics.probe"):
         registry.parse_config({"probe": {"probe_c": 1.0}})
+    with pytest.raises(Exception, match="band_widen"):
+        registry.parse_config({"band_widen": 1.0})
     assert registry.parse_config({}).metric_params("concentration").fit_role == "test"
+
+
+def test_every_judged_metric_declares_a_valid_judge():
+    for name, j in registry.judges().items():
+        assert j.side in registry.SIDES and j.scale in stats.SCALES, name
+    assert band.judged_side(registry.judges()["accuracy"], "retain") == "low"

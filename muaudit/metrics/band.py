@@ -1,125 +1,251 @@
-"""The retrain band and the verdict.
+"""The verdict: each judged model against the retrain seeds, with a declared family-wise false-alarm rate.
 
-Aggregate. For each quantity (metric, layer, role) every model gets one number: the mean of its rows,
-i.e. its own value (accuracy), or its mean over the retrain seeds other than itself (CKA, Procrustes,
-phenomena: leave-one-out for a retrain seed), or its gap to the mean of the other seeds (gaps).
+The method and its reasoning are in docs/verdict.md; the statistics are in muaudit/metrics/stats.py.
 
-Band. The K retrain seeds' aggregates r_1..r_K give band = [min r − w, max r + w] with
-w = max(band_tolerance, band_widen · (max r − min r)). Why range-based: with K = 5 a standard deviation
-is too noisy for a z-rule, the rule needs no normality, and the tolerance floor copes with zero-spread
-bands (class scenario: every retrained model has forget accuracy exactly 0). A value outside counts as a
-discrepancy only on the metric's bad side (registry `judge`: similarities below, distances above,
-values either side).
+Quantities. A quantity is one (metric, layer, role). Its test scale, its floor and its judged side are
+declared in the metric registry (`Judge`), so a new metric needs no change here.
 
-Verdict (per judged model, rows metric "verdict"):
-1. status failed / skipped (or missing activations) -> that word.
-2. Output (layer "output"): quantities whose metric is in `verdict.output` (default accuracy,
-   MIA-efficacy). Forget accuracy above the band or MIA-efficacy below it -> `not-forgotten` (forget
-   samples are still predicted / still look like members); forget accuracy below, retain or test accuracy
-   below, or MIA-efficacy above -> `over-forgotten`; any other output quantity outside -> `not-forgotten`.
-   Retain/test accuracy above the band is not a discrepancy.
-3. Representation (one row per layer): a layer is `outside` when at least `verdict.layer_min_outside` of
-   its quantities with metric in `verdict.representation` (default CKA, Procrustes, probe; all roles) are
-   outside; the representation is outside when at least `verdict.min_layers_outside` layers are.
-4. Output inside: representation outside -> `output-only`, else `consistent`.
-The false-alarm rate of this rule (a new retrain seed judged against the band) is measured by
-benchmarks/false_alarm.py; see docs/metrics.md.
+Equal terms. Each judged model m is compared with the K retrain seeds as one set of K + 1 models, every
+one of them averaged over the K others:
+- pairwise metrics (rows whose reference is a retrain seed: CKA, Procrustes, agreement, phenomena):
+  m's value is the mean over its K pairs (m, r); retrain seed i's value is the mean over its K − 1 pairs
+  with the other seeds plus its pair with m (the row (m, i) stands in for (i, m)). Under the model
+  s_xy = μ + u_x + u_y + e_xy the K + 1 values are "common term + i.i.d.", so the predictive t test is
+  exact; averaging m over K seeds and a seed over K − 1 (the former rule) roughly doubles false alarms.
+  Pairs are averaged on the test scale (Fisher z for CKA).
+- other metrics (own values such as accuracy; gaps to the retrain mean): each model's value as the metric
+  computed it. Gaps the metric computed leave-one-out for a seed (over K − 1) and over K for a judged model
+  are slightly smaller for the judged model, which makes their test conservative.
+
+Test. Predictive t test of m's value against the K retrain values, on the declared scale, one-sided on the
+declared side; effect = (v − mean) / s with a 95% interval; stats.predictive_test.
+
+Families and labels. Output family: quantities of `verdict.output` metrics. Per layer, a residue family
+(quantities of `verdict.representation` metrics on the forget set, and role "" quantities) and a drift
+family (retain and test). Bonferroni within a family, Holm across the families of one model: the
+probability that a model behaving like a retrained one gets any label but `consistent` is at most
+`verdict.alpha`.
+- `unmeasured`: a judged quantity is NaN (fails closed; never inside);
+- output family rejected: `not-forgotten` when a flagged output quantity says the forget set is still
+  remembered (forget accuracy higher, MIA-efficacy lower than retraining), else `over-forgotten`;
+- else a residue family rejected: `output-only` (output forgotten, a forget-set representation residue);
+- else a drift family rejected: `drifted` (retain/test representations differ from retraining);
+- else `consistent`.
+BH q-values across the judged models are reported (rows `verdict_q`), with each model's family-wise
+p-value (rows `verdict_p`).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from muaudit.metrics import stats
+from muaudit.metrics.registry import Judge, judges
 from muaudit.metrics.table import row
 
-ACC = "accuracy"
-EDGE = 1e-9
+RESIDUE_ROLES = ("forget", "")
 
 
-def aggregates(rows: list[dict]) -> dict[tuple, dict[str, float]]:
-    """(metric, layer, role) -> model -> mean of its rows (NaN rows ignored)."""
-    per: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+@dataclass
+class _Quantity:
+    pairs: dict[tuple[str, str], float] = field(default_factory=dict)  # (model, retrain seed) -> raw value
+    own: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # model -> raw values
+
+    @property
+    def pairwise(self) -> bool:
+        return bool(self.pairs)
+
+
+@dataclass(frozen=True)
+class Test:
+    """One judged quantity of one model."""
+
+    key: tuple[str, str, str]
+    value: float
+    effect: float
+    ci_low: float
+    ci_high: float
+    p: float
+    side: str
+
+
+def judged_side(judge: Judge, role: str) -> str:
+    """On retain/test, a metric that declares how the forget set is forgotten is judged only that way (damage)."""
+    return judge.forgets if judge.forgets and role != "forget" else judge.side
+
+
+def collect(rows: list[dict], retrain_ids: list[str]) -> dict[tuple, _Quantity]:
+    retrains = set(retrain_ids)
+    out: dict[tuple, _Quantity] = defaultdict(_Quantity)
     for r in rows:
-        if r["reference"] != r["model"]:
-            per[(r["metric"], r["layer"], r["role"])][r["model"]].append(r["value"])
-    out = {}
-    for key, by_model in per.items():
-        out[key] = {m: (float(np.mean(f)) if len(f := [x for x in v if np.isfinite(x)]) else float("nan"))
-                    for m, v in by_model.items()}
-    return out
-
-
-def band_limits(ref_vals: np.ndarray, tolerance: float, widen: float) -> tuple[float, float]:
-    lo, hi = float(ref_vals.min()), float(ref_vals.max())
-    w = max(tolerance, widen * (hi - lo))
-    return lo - w, hi + w
-
-
-def position(v: float, lo: float, hi: float, side: str) -> int:
-    """-1 below, +1 above, 0 inside or on the harmless side; NaN cannot be judged (0)."""
-    if not np.isfinite(v):
-        return 0
-    # a value on the edge is inside: lo/hi are sums of floats (1.0 vs 0.979167 + 0.020833 must not count)
-    pos = -1 if v < lo - EDGE else (1 if v > hi + EDGE else 0)
-    if (side == "low" and pos == 1) or (side == "high" and pos == -1):
-        return 0
-    return pos
-
-
-def band_and_verdicts(rows: list[dict], statuses: dict[str, str], retrain_ids: list[str], cfg, sides: dict[str, str]) -> list[dict]:
-    out: list[dict] = []
-    positions: dict[str, dict[tuple, int]] = defaultdict(dict)
-    for key, agg in sorted(aggregates(rows).items()):
-        metric, layer, role = key
-        ref_vals = np.array([agg[m] for m in retrain_ids if m in agg and np.isfinite(agg[m])])
-        if len(ref_vals) < 2:
+        if r["reference"] == r["model"] or r["reference"] == "band":
             continue
-        lo, hi = band_limits(ref_vals, cfg.band_tolerance, cfg.band_widen)
-        for stat, v in (("mean", ref_vals.mean()), ("sd", ref_vals.std(ddof=1)), ("low", lo), ("high", hi)):
-            out.append(row("retrain", "band", layer, role, f"{metric}:{stat}", v))
-        for m, v in agg.items():
-            if m in retrain_ids:
-                continue
-            out.append(row(m, "band", layer, role, metric, v))
-            positions[m][key] = position(v, lo, hi, sides.get(metric, "both"))
-    for model, status in statuses.items():
-        if model not in retrain_ids:
-            out += verdict_rows(model, status, positions.get(model, {}), cfg.verdict)
+        q = out[(r["metric"], r["layer"], r["role"])]
+        if r["reference"] in retrains:
+            q.pairs[(r["model"], r["reference"])] = float(r["value"])
+        else:
+            q.own[r["model"]].append(float(r["value"]))
     return out
 
 
-def output_label(pos: dict[tuple, int], output_metrics: list[str]) -> str | None:
-    """None when the output is inside the band, else not-forgotten / over-forgotten."""
-    forget = pos.get((ACC, "logits", "forget"), 0)
-    kept_low = any(pos.get((ACC, "logits", r), 0) == -1 for r in ("retain", "test"))
-    mia = pos.get(("mia_efficacy", "logits", "forget"), 0) if "mia_efficacy" in output_metrics else 0
-    if forget == 1 or mia == -1:
-        return "not-forgotten"
-    if forget == -1 or kept_low or mia == 1:
-        return "over-forgotten"
-    others = [p for (m, _, r), p in pos.items() if m in output_metrics and m not in (ACC, "mia_efficacy")]
-    return "not-forgotten" if any(others) else None
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values and all(math.isfinite(v) for v in values) else math.nan
 
 
-def layers_outside(pos: dict[tuple, int], rep_metrics: list[str], min_outside: int) -> dict[str, bool]:
-    count: dict[str, int] = defaultdict(int)
-    for (m, layer, _), p in pos.items():
-        if m in rep_metrics:
-            count[layer] += p != 0
-    return {layer: n >= min_outside for layer, n in sorted(count.items())}
+def retrain_values(q: _Quantity, seeds: list[str], scale: str) -> tuple[np.ndarray, np.ndarray]:
+    """(raw, test scale) values of the retrain seeds among themselves (a pairwise seed over the K − 1 others)."""
+    if not q.pairwise:
+        raw = np.array([_mean(q.own[s]) for s in seeds])
+        return raw, stats.transform(raw, scale)
+    raw, z = [], []
+    for s in seeds:
+        vals = np.array([q.pairs.get((s, o), math.nan) for o in seeds if o != s])
+        raw.append(float(vals.mean()))
+        z.append(float(stats.transform(vals, scale).mean()))
+    return np.array(raw), np.array(z)
 
 
-def verdict_rows(model: str, status: str, pos: dict[tuple, int], vcfg) -> list[dict]:
-    if status != "ok" or not pos:
-        label = status if status in ("failed", "skipped") else "failed"
-        return [row(model, "band", "", "", "verdict", np.nan, label)]
-    out_label = output_label(pos, vcfg.output)
-    rep = layers_outside(pos, vcfg.representation, vcfg.layer_min_outside)
-    rep_outside = sum(rep.values()) >= vcfg.min_layers_outside
-    label = out_label or ("output-only" if rep_outside else "consistent")
-    rows = [row(model, "band", "", "", "verdict", np.nan, label),
-            row(model, "band", "output", "", "verdict", np.nan, "outside" if out_label else "inside")]
-    rows += [row(model, "band", layer, "", "verdict", np.nan, "outside" if o else "inside") for layer, o in rep.items()]
-    return rows
+def equal_terms(q: _Quantity, model: str, seeds: list[str], scale: str) -> tuple[float, float, np.ndarray]:
+    """(m's raw value, m's test-scale value, the K retrain test-scale values) of the K + 1 set."""
+    if not q.pairwise:
+        raw = _mean(q.own.get(model, []))
+        return raw, float(stats.transform(raw, scale)), retrain_values(q, seeds, scale)[1]
+    mine = np.array([q.pairs.get((model, s), math.nan) for s in seeds])
+    mine_z = stats.transform(mine, scale)
+    ref = []
+    for i, s in enumerate(seeds):
+        others = stats.transform([q.pairs.get((s, o), math.nan) for o in seeds if o != s], scale)
+        ref.append(float((others.sum() + mine_z[i]) / len(seeds)))
+    return float(mine.mean()), float(mine_z.mean()), np.array(ref)
+
+
+def judge_quantity(q: _Quantity, model: str, seeds: list[str], j: Judge, role: str) -> tuple[float, tuple]:
+    raw, v_z, ref_z = equal_terms(q, model, seeds, j.scale)
+    center = float(stats.inverse(np.mean(ref_z), j.scale)) if np.all(np.isfinite(ref_z)) else math.nan
+    floor_z = j.floor * stats.slope(center, j.scale) if math.isfinite(center) else 0.0
+    return raw, stats.predictive_test(ref_z, v_z, floor_z, judged_side(j, role))
+
+
+def band_and_verdicts(rows: list[dict], statuses: dict[str, str], retrain_ids: list[str], cfg,
+                      sides: dict[str, str] | None = None) -> list[dict]:
+    """Band rows, judged aggregates with effect/ci/p, and verdict rows. `sides` is unused (kept for callers;
+    every declaration comes from the registry's `Judge`s)."""
+    vcfg = cfg.verdict
+    declared = judges()
+    quantities = collect(rows, retrain_ids)
+    judged_metrics = set(vcfg.output) | set(vcfg.representation)
+    n_judged = max(1, sum(k[0] in judged_metrics for k in quantities))
+    out: list[dict] = []
+    tests: dict[str, dict[tuple, Test]] = defaultdict(dict)
+    for key, q in sorted(quantities.items()):
+        metric, layer, role = key
+        j = declared.get(metric, Judge())
+        models = {m for m, _ in q.pairs} | set(q.own)
+        seeds = [s for s in retrain_ids if s in models]
+        if len(seeds) < 2:
+            continue
+        out += band_rows(q, seeds, j, key, vcfg.alpha / (n_judged if metric in judged_metrics else 1))
+        for m in sorted(models - set(retrain_ids)):
+            raw, (effect, lo, hi, p) = judge_quantity(q, m, seeds, j, role)
+            out.append(row(m, "band", layer, role, metric, raw, effect=effect, ci_low=lo, ci_high=hi, p_value=p))
+            if metric in judged_metrics:
+                tests[m][key] = Test(key, raw, effect, lo, hi, p, judged_side(j, role))
+    verdicts = {m: verdict(tests.get(m, {}), vcfg, declared) for m in statuses if m not in retrain_ids}
+    q_values = stats.benjamini_hochberg({m: v.p for m, v in verdicts.items() if statuses[m] == "ok"})
+    for model, status in statuses.items():
+        if model in retrain_ids:
+            continue
+        v = verdicts[model]
+        if status != "ok":
+            out.append(row(model, "band", "", "", "verdict", math.nan, status if status in ("failed", "skipped") else "failed"))
+            continue
+        out.append(row(model, "band", "", "", "verdict", math.nan, v.label))
+        out.append(row(model, "band", "", "", "verdict_p", v.p))
+        out.append(row(model, "band", "", "", "verdict_q", q_values.get(model, math.nan)))
+        out += [row(model, "band", layer, "", "verdict", math.nan, label) for layer, label in v.parts.items()]
+    return out
+
+
+def band_rows(q: _Quantity, seeds: list[str], j: Judge, key: tuple, level: float) -> list[dict]:
+    """The retrain seeds among themselves: mean and sd (metric units), and the interval a judged value must
+    fall in to pass this quantity alone at `level` (drawn in the report; the verdict uses the tests)."""
+    metric, layer, role = key
+    raw, z = retrain_values(q, seeds, j.scale)
+    k = len(seeds)
+    if np.all(np.isfinite(z)):
+        from scipy.stats import t as student
+
+        center = float(stats.inverse(z.mean(), j.scale))
+        s = stats.spread(z, j.floor * stats.slope(center, j.scale))
+        half = float(student.isf(level / 2, k - 1)) * s * math.sqrt(1 + 1 / k)
+        lo, hi = (float(stats.inverse(z.mean() - half, j.scale)), float(stats.inverse(z.mean() + half, j.scale)))
+        mean, sd = float(raw.mean()), float(raw.std(ddof=1))
+    else:
+        lo = hi = mean = sd = math.nan
+    return [row("retrain", "band", layer, role, f"{metric}:{stat}", v)
+            for stat, v in (("mean", mean), ("sd", sd), ("low", lo), ("high", hi))]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: str
+    p: float  # the model's family-wise adjusted p-value (smallest Holm-adjusted family p)
+    parts: dict[str, str]  # "output" and each layer -> its word
+
+
+def families(tests: dict[tuple, Test], vcfg) -> dict[str, list[Test]]:
+    fam: dict[str, list[Test]] = defaultdict(list)
+    for key, t in sorted(tests.items()):
+        metric, layer, role = key
+        if metric in vcfg.output:
+            fam["output"].append(t)
+        elif metric in vcfg.representation:
+            fam[f"{'residue' if role in RESIDUE_ROLES else 'drift'}:{layer}"].append(t)
+    return fam
+
+
+def verdict(tests: dict[tuple, Test], vcfg, declared: dict[str, Judge]) -> Verdict:
+    fam = families(tests, vcfg)
+    if not fam:
+        return Verdict("unmeasured", math.nan, {})
+    adjusted = stats.holm({name: stats.bonferroni([t.p for t in ts]) for name, ts in fam.items()})
+    rejected = {name for name, p in adjusted.items() if p <= vcfg.alpha}
+    unmeasured = {name for name, p in adjusted.items() if math.isnan(p)}
+    parts: dict[str, str] = {}
+    if "output" in fam:
+        parts["output"] = "unmeasured" if "output" in unmeasured else ("outside" if "output" in rejected else "inside")
+    for layer in sorted({name.split(":", 1)[1] for name in fam if ":" in name}):
+        names = [f"residue:{layer}", f"drift:{layer}"]
+        if any(n in unmeasured for n in names):
+            parts[layer] = "unmeasured"
+            continue
+        found = [n.split(":")[0] for n in names if n in rejected]
+        parts[layer] = ", ".join(found) if found else "inside"
+    finite = [p for p in adjusted.values() if not math.isnan(p)]
+    p_model = math.nan if unmeasured else min(finite)
+    if unmeasured:
+        label = "unmeasured"
+    elif "output" in rejected:
+        label = output_label(fam["output"], vcfg.alpha, declared)
+    elif any(n.startswith("residue:") for n in rejected):
+        label = "output-only"
+    elif any(n.startswith("drift:") for n in rejected):
+        label = "drifted"
+    else:
+        label = "consistent"
+    return Verdict(label, p_model, parts)
+
+
+def output_label(output: list[Test], alpha: float, declared: dict[str, Judge]) -> str:
+    """not-forgotten when a flagged output quantity says the forget set is still remembered, else over-forgotten."""
+    flagged = [t for t in output if len(output) * t.p <= alpha]
+    for t in flagged:
+        metric, _, role = t.key
+        forgets = declared.get(metric, Judge()).forgets
+        if forgets is None or (role == "forget" and (t.effect > 0) == (forgets == "low")):
+            return "not-forgotten"
+    return "over-forgotten"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from muaudit.metrics.registry import register_metric
+from muaudit.metrics.registry import Judge, register_metric
 from muaudit.metrics.table import row
 
 
@@ -50,7 +50,8 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     return cka_from_parts(x.T @ y, sq_x, sq_y, float(np.sum(gx * gx)), float(np.sum(gy * gy)))
 
 
-@register_metric("cka", judge={"cka": "low"}, scope="representation")
+# Fisher z: CKA is a similarity bounded by 1, and the retrain values crowd against that bound.
+@register_metric("cka", judge={"cka": Judge("low", "fisher_z", floor=0.001, title="CKA")}, scope="representation")
 def cka_metric(ctx, params) -> list[dict]:
     """Debiased linear CKA to each retrain seed, per layer and role."""
     rows = []

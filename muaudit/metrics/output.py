@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from muaudit.metrics.registry import MetricParams, register_metric
+from muaudit.metrics.registry import Judge, MetricParams, register_metric
 from muaudit.metrics.table import row
 
 EPS = 1e-12  # floor on probabilities inside logs; float64 softmax can underflow to 0
+# Floors in the metrics' units: half a percentage point for shares of samples. In the class scenario every
+# retrained model has forget accuracy exactly 0, and the floor is what a judged model is measured against.
+SHARE_FLOOR = 0.005
 
 
 class MiaParams(MetricParams):
@@ -81,7 +84,8 @@ def _gap(values: dict[str, float], model: str, retrain_ids: list[str]) -> float:
     return abs(values[model] - float(np.mean(ref))) if ref else float("nan")
 
 
-@register_metric("accuracy", judge={"accuracy": "both", "ua": "both"}, scope="output")
+@register_metric("accuracy", judge={"accuracy": Judge("both", floor=SHARE_FLOOR, forgets="low", title="accuracy"),
+                                   "ua": Judge("both", floor=SHARE_FLOOR, forgets="high", title="UA")}, scope="output")
 def accuracy_metric(ctx, params) -> list[dict]:
     """Accuracy on forget/retain/test from the logits, and UA = 1 − forget accuracy."""
     rows = []
@@ -92,13 +96,15 @@ def accuracy_metric(ctx, params) -> list[dict]:
     return rows
 
 
-@register_metric("mia_efficacy", judge={"mia_efficacy": "both"}, scope="output", params=MiaParams)
+@register_metric("mia_efficacy", judge={"mia_efficacy": Judge("both", floor=SHARE_FLOOR, forgets="high", title="MIA-efficacy")},
+                 scope="output", params=MiaParams)
 def mia_metric(ctx, params: MiaParams) -> list[dict]:
     """SalUn MIA-Efficacy: confidence SVC fit on retain vs test, fraction of forget predicted non-member."""
     return [row(m, "", "logits", "forget", "mia_efficacy", mia_efficacy(ctx, m, params)) for m in ctx.models]
 
 
-@register_metric("loss_auc", judge={"loss_auc": "both", "loss_auc_gap": "high"}, scope="output")
+@register_metric("loss_auc", judge={"loss_auc": Judge("both", floor=SHARE_FLOOR, title="loss AUC"),
+                                   "loss_auc_gap": Judge("high", floor=SHARE_FLOOR, title="loss-AUC gap")}, scope="output")
 def loss_auc_metric(ctx, params) -> list[dict]:
     """Loss-threshold membership AUC, forget vs test, and its gap to the retrain mean."""
     vals = {m: loss_auc(ctx, m) for m in ctx.models}
@@ -107,7 +113,7 @@ def loss_auc_metric(ctx, params) -> list[dict]:
     return rows
 
 
-@register_metric("agreement", judge={"agreement": "low"}, scope="output")
+@register_metric("agreement", judge={"agreement": Judge("low", "fisher_z", floor=SHARE_FLOOR, title="agreement")}, scope="output")
 def agreement_metric(ctx, params) -> list[dict]:
     """Share of forget/test samples on which the model and a retrain seed predict the same class."""
     rows = []
@@ -118,7 +124,7 @@ def agreement_metric(ctx, params) -> list[dict]:
     return rows
 
 
-@register_metric("kl", judge={"kl": "high"}, scope="output")
+@register_metric("kl", judge={"kl": Judge("high", "log", floor=0.001, title="KL (nats)")}, scope="output")
 def kl_metric(ctx, params) -> list[dict]:
     """Mean KL(retrain ensemble ‖ model) of the output distributions, per role."""
     rows = []
@@ -130,7 +136,7 @@ def kl_metric(ctx, params) -> list[dict]:
     return rows
 
 
-@register_metric("avg_gap", judge={"avg_gap": "high"}, scope="output", params=MiaParams)
+@register_metric("avg_gap", judge={"avg_gap": Judge("high", floor=SHARE_FLOOR, title="Avg. Gap")}, scope="output", params=MiaParams)
 def avg_gap_metric(ctx, params: MiaParams) -> list[dict]:
     """SalUn Avg. Gap: mean |v − v̄_retrain| over UA, RA, TA and MIA-efficacy."""
     per = {m: {**accuracies(ctx, m), "mia": mia_efficacy(ctx, m, params)} for m in ctx.models}

@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import Field
 
 from muaudit.metrics.output import auc
-from muaudit.metrics.registry import MetricParams, register_metric
+from muaudit.metrics.registry import Judge, MetricParams, register_metric
 from muaudit.metrics.table import row
 
 
@@ -94,8 +94,9 @@ def membership_probe_auc(x_pos: np.ndarray, x_neg: np.ndarray, p: ProbeParams, s
     return auc(score[y == 1], score[y == 0])
 
 
-@register_metric("probe", judge={"probe": "both"}, scope="representation", params=ProbeParams, roles=("forget",),
-                 scale="fraction")
+# floor: half a percentage point of accuracy/AUC, for seeds that all decode the forget set perfectly
+@register_metric("probe", judge={"probe": Judge("both", floor=0.005)}, scope="representation", params=ProbeParams,
+                 roles=("forget",), scale="fraction")
 def probe_metric(ctx, params: ProbeParams) -> list[dict]:
     """Cross-fitted linear-probe recoverability on the forget set (class labels or membership)."""
     from sklearn.exceptions import ConvergenceWarning

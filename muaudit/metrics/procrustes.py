@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from muaudit.metrics.registry import register_metric
+from muaudit.metrics.registry import Judge, register_metric
 from muaudit.metrics.table import row
 
 
@@ -34,7 +34,9 @@ def orthogonal_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return u @ vt
 
 
-@register_metric("procrustes", judge={"procrustes": "high"}, scope="representation")
+# log: a distance bounded below by 0, whose spread grows with its size.
+@register_metric("procrustes", judge={"procrustes": Judge("high", "log", floor=0.001, title="Procrustes")},
+                 scope="representation")
 def procrustes_metric(ctx, params) -> list[dict]:
     """Orthogonal Procrustes distance to each retrain seed, per layer and role."""
     rows = []

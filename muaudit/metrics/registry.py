@@ -1,9 +1,11 @@
 """Metric registry: a metric is one function `(ctx, params) -> rows` plus one params block in params.yaml.
 
 Register with @register_metric in a module of muaudit/metrics/ (imported below); enable it by listing its
-name in `metrics.enabled` and, if it has knobs, give it a block `metrics.<name>: {...}`. The band, the
-verdict and the report need no change: every row goes through the same band rule, and `judge` tells the
-verdict which side of the band is a discrepancy for each row metric the function emits.
+name in `metrics.enabled` and, if it has knobs, give it a block `metrics.<name>: {...}`. The verdict and
+the report need no change: every row goes through the same test (muaudit/metrics/band.py), and `judge`
+declares, for each row metric the function emits, how it is judged (a side, or a `Judge`: side, test
+scale, floor in the metric's units, and for output metrics the direction in which the forget set is
+forgotten).
 """
 
 from __future__ import annotations
@@ -17,9 +19,37 @@ from pydantic import BaseModel, ConfigDict, Field
 from muaudit.blocks import validate_block
 from muaudit.errors import BadInputError
 
-# How a value outside the band is read: "low" only below the band is a discrepancy (similarities),
-# "high" only above (distances, gaps), "both" either side (values such as accuracies).
+# Which deviation from retraining is a discrepancy: "low" only smaller values (similarities), "high" only
+# larger (distances, gaps), "both" either way (values such as accuracies).
 SIDES = ("low", "high", "both")
+
+
+@dataclass(frozen=True)
+class Judge:
+    """How the verdict judges one row metric.
+
+    side: which deviation is a discrepancy (SIDES).
+    scale: the scale of the test (muaudit.metrics.stats.SCALES): `fisher_z` for similarities bounded by 1
+      (CKA, agreement), `log` for distances, `identity` otherwise.
+    floor: the smallest retrain-to-retrain standard deviation, in the metric's own units; it matters only
+      where retraining gives (almost) no spread, e.g. forget accuracy 0 in the class scenario.
+    forgets: for output metrics, the direction ("low"/"high") in which the forget set is forgotten (forget
+      accuracy: low). The verdict reads a deviation on the forget role the other way as `not-forgotten`,
+      this way as `over-forgotten`, and on retain/test judges only this way (damage, `over-forgotten`).
+    title: the name used in plain-words evidence (default: the row metric's name).
+    """
+
+    side: str = "both"
+    scale: str = "identity"
+    floor: float = 0.0
+    forgets: str | None = None
+    title: str = ""
+
+    def __post_init__(self):
+        from muaudit.metrics.stats import SCALES
+
+        if self.side not in SIDES or self.scale not in SCALES or self.forgets not in (None, "low", "high") or self.floor < 0:
+            raise ValueError(f"judge: side in {SIDES}, scale in {SCALES}, forgets low/high/None, floor >= 0; got {self}")
 
 
 class MetricParams(BaseModel):
@@ -39,7 +69,7 @@ class MetricSpec:
     name: str
     fn: Callable
     params: type[MetricParams]
-    judge: dict[str, str]  # row metric name -> side
+    judge: dict[str, Judge]  # row metric name -> how it is judged
     scope: str  # "output" | "representation" | "attack" (rows from the attack stages' results)
     description: str = ""
     scenarios: tuple[str, ...] = ("random", "class")
@@ -50,13 +80,15 @@ class MetricSpec:
 _REGISTRY: dict[str, MetricSpec] = {}
 
 
-def register_metric(name: str, *, judge: dict[str, str], scope: str, params: type[MetricParams] = MetricParams,
+def register_metric(name: str, *, judge: dict[str, str | Judge], scope: str, params: type[MetricParams] = MetricParams,
                     scenarios: tuple[str, ...] = ("random", "class"), roles: tuple[str, ...] = (), scale: str = ""):
-    if any(s not in SIDES for s in judge.values()):
-        raise ValueError(f"metric {name}: judge sides must be in {SIDES}")
+    """judge: row metric -> a side ("low"/"high"/"both": identity test scale, no floor) or a Judge."""
+    if any(not isinstance(j, Judge) and j not in SIDES for j in judge.values()):
+        raise ValueError(f"metric {name}: judge sides must be in {SIDES} or a Judge")
+    judges = {m: j if isinstance(j, Judge) else Judge(side=j) for m, j in judge.items()}
 
     def deco(fn):
-        _REGISTRY[name] = MetricSpec(name, fn, params, dict(judge), scope, (fn.__doc__ or "").strip(), scenarios,
+        _REGISTRY[name] = MetricSpec(name, fn, params, judges, scope, (fn.__doc__ or "").strip(), scenarios,
                                      tuple(roles), scale)
         return fn
 
@@ -78,25 +110,29 @@ def names() -> list[str]:
     return sorted(_load())
 
 
+def judges() -> dict[str, Judge]:
+    """Row metric name -> how it is judged, over every registered metric."""
+    return {m: j for spec in _load().values() for m, j in spec.judge.items()}
+
+
 def sides() -> dict[str, str]:
     """Row metric name -> side, over every registered metric."""
-    return {m: s for spec in _load().values() for m, s in spec.judge.items()}
+    return {m: j.side for m, j in judges().items()}
 
 
 class VerdictParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # the probability that a model behaving like a retrained one is labelled anything but `consistent`
+    # (family-wise over all its judged quantities and layers); docs/verdict.md
+    alpha: float = Field(0.05, gt=0, lt=0.5)
     output: list[str] = ["accuracy", "mia_efficacy"]  # row metrics that decide the output verdict
-    representation: list[str] = ["cka", "procrustes", "probe"]  # ... and the per-layer representation verdict
-    layer_min_outside: int = Field(3, ge=1)  # a layer is outside when this many of its quantities are
-    min_layers_outside: int = Field(1, ge=1)  # the representation is outside when this many layers are
+    representation: list[str] = ["cka", "procrustes", "probe"]  # ... and the per-layer residue / drift verdict
 
 
 class MetricsConfig(BaseModel):
     """The whole `metrics:` block; per-metric blocks arrive as extra keys and are checked by their metric."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    band_tolerance: float = Field(0.02, ge=0)  # absolute half-width floor of every band
-    band_widen: float = Field(1.0, ge=0)  # band = [min, max] of retrain aggregates widened by this x range
     enabled: list[str] = ["accuracy", "mia_efficacy", "loss_auc", "agreement", "kl", "avg_gap",
                           "cka", "procrustes", "probe", "position", "asymmetry", "direction", "concentration",
                           "relearn", "head_refit", "klom"]

@@ -9,6 +9,7 @@ import math
 
 import pandas as pd
 
+from muaudit.metrics.evidence import evidence
 from muaudit.report.plots import _band, _value, families, lookup
 
 CSS = ("body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
@@ -38,10 +39,11 @@ def judged_columns(table: pd.DataFrame) -> list[tuple[str, str, str, str]]:
     return cols
 
 
-def verdict_table(table: pd.DataFrame, models: list[str], policy: dict) -> str:
+def verdict_table(table: pd.DataFrame, models: list[str], policy: dict, judged: list[str] | None = None) -> str:
     verdict = table[(table.metric == "verdict") & (table.layer == "")].set_index("model")["label"]
     cols = judged_columns(table)
-    head = "<tr><th>model</th><th>verdict</th><th>policy</th>" + "".join(f"<th>{_e(c[0])}</th>" for c in cols) + "</tr>"
+    head = ("<tr><th>model</th><th>verdict</th><th>strongest evidence</th><th>policy</th>"
+            + "".join(f"<th>{_e(c[0])}</th>" for c in cols) + "</tr>")
     body = ""
     for model in models:
         outcome = policy.get(model)
@@ -55,15 +57,16 @@ def verdict_table(table: pd.DataFrame, models: list[str], policy: dict) -> str:
             lo, hi = _band(table, metric, layer, role, "low"), _band(table, metric, layer, role, "high")
             cls = "" if math.isnan(v) or math.isnan(lo) else ("in" if lo <= v <= hi else "out")
             cells += f"<td class='{cls}'>{'–' if math.isnan(v) else f'{v:.3f}'}</td>"
-        body += f"<tr><td>{_e(model)}</td><td><b>{_e(verdict.get(model, ''))}</b></td>{pol}{cells}</tr>"
+        body += (f"<tr><td>{_e(model)}</td><td><b>{_e(verdict.get(model, ''))}</b></td>"
+                 f"<td>{_e(evidence(table, model, judged))}</td>{pol}{cells}</tr>")
     band = "".join(
         f"<td>[{_band(table, m, la, r, 'low'):.3f}, {_band(table, m, la, r, 'high'):.3f}]</td>" for _, m, la, r in cols)
-    body += f"<tr><td>retrain band</td><td></td><td></td>{band}</tr>"
+    body += f"<tr><td>retrain band</td><td></td><td></td><td></td>{band}</tr>"
     return f"<table id='verdicts'><thead>{head}</thead><tbody>{body}</tbody></table>"
 
 
 def render(header: dict, table: pd.DataFrame, models: list[str], policy: dict, plots: list[tuple[str, str]],
-           lineage: dict) -> str:
+           lineage: dict, judged: list[str] | None = None) -> str:
     meta = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in header.items())
     pol = "".join(f"<li><b>{_e(m)}</b>: {'pass' if o['pass'] else 'fail — ' + _e('; '.join(o['reasons']))}</li>"
                   for m, o in policy["outcome"].items())
@@ -76,8 +79,9 @@ def render(header: dict, table: pd.DataFrame, models: list[str], policy: dict, p
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Unlearning audit</title>"
         f"<style>{CSS}</style></head><body><h1>Unlearning audit</h1><dl id='audited'>{meta}</dl>"
-        f"<h2>Verdicts</h2>{verdict_table(table, models, policy['outcome'])}"
-        "<p>Green: inside the retrain band; red: outside it.</p>"
+        f"<h2>Verdicts</h2>{verdict_table(table, models, policy['outcome'], judged)}"
+        "<p>Green: inside the interval a value must fall in to pass that quantity alone; red: outside it. "
+        "The verdict tests every quantity at once (docs/verdict.md).</p>"
         f"<h2>Policy</h2><p><code>{_e(json.dumps(policy['criteria']))}</code> — "
         f"<b>{'PASS' if policy['pass'] else 'FAIL'}</b></p><ul>{pol}</ul>"
         f"<h2>Plots</h2><div class='plots'>{figs}</div>"

@@ -1,7 +1,9 @@
 """The report's recovery-attack section: one plain-words line per method, from the metrics table.
 
-A method is `recoverable` when its forgotten data returns faster (relearn_steps below the retrain band) or
-more fully (relearn or head_refit accuracy above it) than for the retrained models; the recovery curves
+A method is `recoverable` when its forgotten data returns faster (relearn_steps below the retrain interval) or
+more fully (relearn or head_refit accuracy above it) than for the retrained models. The interval is the band
+rows' `:low`/`:high`, the predictive interval one quantity must fall in at the declared alpha
+(muaudit/metrics/band.py); effects and p-values of the same quantities are in the metrics table; the recovery curves
 against the band are drawn by the generic plots (metric relearn_curve, one point per step checkpoint).
 """
 
@@ -12,8 +14,16 @@ import math
 
 import pandas as pd
 
-from muaudit.metrics.band import position
 from muaudit.report.plots import _band, _value
+
+
+def position(v: float, lo: float, hi: float, side: str) -> int:
+    """-1 below, +1 above the retrain interval (band rows `:low`/`:high`), 0 inside or on the harmless side.
+    A value that cannot be compared (NaN) is 0 here: the verdict, not this sentence, fails closed on it."""
+    if not (math.isfinite(v) and math.isfinite(lo) and math.isfinite(hi)):
+        return 0
+    pos = -1 if v < lo else (1 if v > hi else 0)
+    return 0 if (side == "low" and pos == 1) or (side == "high" and pos == -1) else pos
 
 
 def recovery_lines(table: pd.DataFrame, methods: list[str]) -> list[tuple[str, str]]:

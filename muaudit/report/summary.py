@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from muaudit.io import atomic_write_bytes
+from muaudit.metrics.evidence import evidence
 
 ROLE_ACC = [("forget", "forget acc"), ("retain", "retain acc"), ("test", "test acc")]
 
@@ -24,8 +25,10 @@ def _one(df: pd.DataFrame, **eq) -> float | None:
     return float(df.value.iloc[0]) if len(df) else None
 
 
-def summary_table(table: pd.DataFrame, retrain_ids: list[str], methods: list[str]) -> pd.DataFrame:
-    """One row per model judged (original and methods) plus the retrain band, as display strings."""
+def summary_table(table: pd.DataFrame, retrain_ids: list[str], methods: list[str],
+                  judged: list[str] | None = None) -> pd.DataFrame:
+    """One row per model judged (original and methods) plus the retrain band, as display strings;
+    judged: the row metrics the verdict judges (metrics.verdict.output + representation), for the evidence."""
     band = table[(table.model == "retrain") & (table.reference == "band")]
     judged = table[table.reference == "band"]
     acc = table[(table.metric == "accuracy") & (table.reference == "")]
@@ -38,14 +41,15 @@ def summary_table(table: pd.DataFrame, retrain_ids: list[str], methods: list[str
     rows = []
     for model in ["original", *methods]:
         lv = layer_verdict[layer_verdict.model == model]
-        outside = ", ".join(lv[lv.label == "outside"].layer) or "none"
-        r = {"model": model, "verdict": verdict.get(model, ""), "outside band": outside if len(lv) else "–"}
+        found = ", ".join(f"{la}: {lab}" for la, lab in zip(lv.layer, lv.label, strict=True) if lab != "inside") or "none"
+        r = {"model": model, "verdict": verdict.get(model, ""), "where": found if len(lv) else "–",
+             "strongest evidence": evidence(table, model, judged) or "–"}
         for role, col in ROLE_ACC:
             r[col] = fmt(_one(acc, model=model, role=role))
         for metric, layer, role, col in KEY:
             r[col] = fmt(_one(judged, model=model, metric=metric, layer=layer, role=role))
         rows.append(r)
-    b = {"model": f"retrain band ({len(retrain_ids)} seeds)", "verdict": "", "outside band": ""}
+    b = {"model": f"retrain band ({len(retrain_ids)} seeds)", "verdict": "", "where": "", "strongest evidence": ""}
     for metric, layer, role, col in [("accuracy", "logits", r, c) for r, c in ROLE_ACC] + KEY:
         lo = _one(band, metric=f"{metric}:low", layer=layer, role=role)
         hi = _one(band, metric=f"{metric}:high", layer=layer, role=role)
