@@ -20,7 +20,7 @@ BIN = Path(sys.executable).parent
 TINY = {
     "train": {"epochs": 3},
     "retrain": {"seeds": [1, 2]},
-    "unlearn": {"methods": ["finetune", "gradient_ascent"],
+    "unlearn": {"methods": ["finetune", "gradient_ascent"], "tune": [],  # tuning: tests/test_tune_e2e.py
                 "finetune": {"epochs": 2}, "gradient_ascent": {"epochs": 2}},
 }
 
