@@ -21,7 +21,7 @@ TUNED = deep_update(copy.deepcopy(TINY), {"unlearn": {"tune": ["finetune"]}})  #
 
 def dvc(ws: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
-    return subprocess.run([str(BIN / "dvc"), *args], cwd=ws, capture_output=True, text=True, env=env, timeout=1500)
+    return subprocess.run([str(BIN / "dvc"), *args], cwd=ws, capture_output=True, text=True, env=env, timeout=3000)
 
 
 def test_tune_reaches_the_band_is_applied_never_measured_reproducible_and_stale_alone(tmp_path: Path):
