@@ -300,7 +300,8 @@ def defaults_document() -> dict[str, Any]:
 
     params = Params()
     doc = params.model_dump(mode="json")
-    doc["unlearn"] = {"methods": list(params.unlearn.methods)}
+    doc["unlearn"] = {"methods": list(params.unlearn.methods), "tune": params.unlearn.tune,
+                      "tune_trials": params.unlearn.tune_trials, "tune_seed": params.unlearn.tune_seed}
     for name in methods.names():
         try:
             doc["unlearn"][name] = methods.parse(name, None)[1].model_dump(mode="json")
