@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     ds.content_hashes()  # the split fingerprint is part of the split's computation
     data = SplitData(x=np.ascontiguousarray(ds.x, dtype=np.float32), y=ds.y.astype(np.int64),
                      sample_ids=ds.sample_ids, roles=roles, num_classes=ds.num_classes,
-                     input_shape=tuple(ds.x.shape[1:]), info={})
+                     input_shape=tuple(ds.x.shape[1:]), info={}, tune=np.zeros(len(roles), bool))
     lap("split", s)
 
     def build():

@@ -46,6 +46,9 @@ class SplitParams(Block):
     forget_ids: list[str] = []  # ids scenario: the sample ids of a deletion request
     forget_ids_file: str | None = None  # ids scenario: a file under supplied/requests/, one id per line
     seed: int = 0
+    # share of forget, retain and test set aside for tuning only (docs/tuning.md): trained and unlearned on
+    # like the rest of their role, never extracted or measured; 0: none (then unlearn.tune must be [])
+    tune_fraction: float = Field(0.2, ge=0, lt=1)
 
 
 class ModelParams(Block):
@@ -74,6 +77,9 @@ class UnlearnParams(BaseModel):
     methods: list[str] = ["finetune", "gradient_ascent", "neggrad_plus", "random_labels", "l1_sparse", "salun",
                           "scrub", "bad_teacher", "ssd", "boundary_shrink", "fisher_forgetting",
                           "representation_scrub", "head_only", "heldout_retrain"]
+    tune: list[str] | None = None  # methods tuned by tune@<method>; None: every training method in `methods`
+    tune_trials: int = Field(8, ge=1)  # trials per tuned method (docs/tuning.md: the measured time)
+    tune_seed: int = 0  # seed of the TPE sampler
 
     @model_validator(mode="after")
     def _check_method_blocks(self, info: ValidationInfo) -> UnlearnParams:
@@ -92,7 +98,25 @@ class UnlearnParams(BaseModel):
             if name not in known:
                 raise ValueError(_unknown("unlearn", name, known))
             registry.parse(name, block)  # a user block's target is imported here: bad targets fail early
+            if isinstance(block, dict) and registry.SEARCH_KEY in block:
+                registry.tuning_space(name, block)
+        for name in self.tune or []:
+            if name not in self.methods:
+                raise ValueError(f"unlearn.tune: '{name}' is not in unlearn.methods {self.methods}")
+            spec = self.method_spec(name)
+            if spec.control:
+                raise ValueError(f"unlearn.tune: '{name}' is a control; controls are never tuned")
+            if not spec.search:
+                raise ValueError(f"unlearn.tune: '{name}' declares no search space; expected a method registered "
+                                 "with search={...}")
         return self
+
+    def tuned(self) -> list[str]:
+        """The methods tune@<method> tunes: `tune`, or every training method with a search space."""
+        if self.tune is not None:
+            return list(self.tune)
+        specs = {name: self.method_spec(name) for name in self.methods}
+        return [name for name, spec in specs.items() if not spec.control and spec.search]
 
     def method_spec(self, name: str):
         """The method's spec; blocks with a `target` name a user method (module:attr)."""
@@ -201,6 +225,9 @@ class Params(Block):
                 raise ValueError(f"retrain.seeds: {len(self.retrain.seeds)} seeds cannot reach metrics.verdict.alpha = "
                                  f"{alpha} (a quantity {MAX_DETECTABLE_EFFECT:g} retrain standard deviations off would "
                                  f"pass); expected at least {k} seeds")
+        if self.split.tune_fraction == 0 and _with_registries(info) and self.unlearn.tuned():
+            raise ValueError(f"split.tune_fraction: 0 sets no tuning split aside, but unlearn.tune names "
+                             f"{self.unlearn.tuned()}; expected a share above 0, or unlearn.tune: []")
         if self.split.scenario == "ids" and not (self.split.forget_ids or self.split.forget_ids_file):
             raise ValueError("split.forget_ids: empty; the ids scenario needs forget_ids or forget_ids_file")
         supplied_under("data.path", self.data.path, "data")
@@ -281,7 +308,8 @@ def defaults_document() -> dict[str, Any]:
 
     params = Params()
     doc = params.model_dump(mode="json")
-    doc["unlearn"] = {"methods": list(params.unlearn.methods)}
+    doc["unlearn"] = {"methods": list(params.unlearn.methods), "tune": params.unlearn.tune,
+                      "tune_trials": params.unlearn.tune_trials, "tune_seed": params.unlearn.tune_seed}
     for name in methods.names():
         try:
             doc["unlearn"][name] = methods.parse(name, None)[1].model_dump(mode="json")

@@ -36,6 +36,7 @@ def validate_inputs(params: Params) -> None:
                        split.seed, dataset.sample_ids, requested_ids(split.forget_ids, split.forget_ids_file),
                        dataset.num_classes)
     n_forget = int(np.sum(roles == "forget"))
+    n_forget -= int(round(split.tune_fraction * n_forget))  # the tuning split is never measured
     if params.extract.max_samples_per_role is not None:  # the metrics see the capped forget set
         n_forget = min(n_forget, params.extract.max_samples_per_role)
     check_forget_size(n_forget, forget_minimum(params.metrics.parsed(), split.scenario))
@@ -45,3 +46,9 @@ def validate_inputs(params: Params) -> None:
 
     check_model_input(build, dataset.x, dataset.num_classes, params.model.name, source_of(data.name, data.path))
     resolve_layers(build(), params.extract.layers)
+    modules = dict(build().named_modules())
+    for name in params.unlearn.methods:  # a method naming a layer (None: the model's penultimate one)
+        layer = getattr(params.unlearn.method_params(name), "layer", None)
+        if isinstance(layer, str) and layer not in modules:
+            raise BadInputError(f"unlearn.{name}.layer: unknown layer '{layer}' for {params.model.name}; expected "
+                                f"one of {', '.join(n for n in modules if n)}, or null for the penultimate layer")

@@ -37,7 +37,8 @@ def extract(extract: ExtractParams, model: ModelParams, runtime: RuntimeParams, 
     net, _ = load_model(build_model(model.name, data.input_shape, data.num_classes, **model.kwargs), model_dir)
     net = net.to(device)
     layers = resolve_layers(net, extract.layers)
-    keep = capped_index(data.roles, extract.max_samples_per_role)
+    measured = np.flatnonzero(~data.tune)  # the tuning split is never extracted, so never measured
+    keep = measured[capped_index(data.roles[measured], extract.max_samples_per_role)]
     modes = pool_modes(layers, extract.pool)
     x = torch.from_numpy(data.x if len(keep) == len(data.x) else data.x[keep]).to(device)  # no copy when uncapped
     ids, roles, labels = data.sample_ids[keep], data.roles[keep], data.y[keep]

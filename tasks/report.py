@@ -28,6 +28,7 @@ from muaudit.report.plots import _band, _value, histograms, metric_plots, output
 from muaudit.report.policy import evaluate
 from muaudit.report.recovery import recovery_html, recovery_lines, recovery_markdown
 from muaudit.report.summary import problems_html
+from muaudit.report.tuning import load_chosen, tuning_html, tuning_markdown
 from muaudit.runner.records import stage_runs
 from muaudit.runner.stage import main_exit, run_stage
 from muaudit.runner.tracking import git_commit
@@ -91,7 +92,8 @@ def layer_curves(table: pd.DataFrame, models: list[str]) -> str:
     return buf.getvalue()
 
 
-def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, activations: str, out: str) -> dict:
+def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, activations: str, out: str,
+           tune_dir: str | None = None) -> dict:
     ws = Path.cwd()
     table = pq.read_table(Path(metrics_dir) / "metrics.parquet").to_pandas()
     split_info = json.loads((Path(split_dir) / "split.json").read_text())
@@ -116,6 +118,8 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
         "measured false-alarm rate": calibration.sentence(params.split.scenario, params.data.name, params.model.name,
                                                           len(params.retrain.seeds), vcfg.alpha),
     }
+    if "tune_counts" in split_info:  # set aside for tune@<method>, in the counts above, never measured
+        header["tuning split (not measured)"] = " / ".join(str(split_info["tune_counts"][r]) for r in ("forget", "retain", "test"))
     outcome = evaluate(table, methods, params.policy)
     policy = {"criteria": params.policy.model_dump(), "outcome": outcome,
               "pass": all(o["pass"] for o in outcome.values())}
@@ -139,14 +143,16 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     identity = make_identity(ws, params.model_dump(), lineage["code_commit"],
                              [metrics_dir, split_dir, models_dir, activations])
     recovery = recovery_lines(table, methods)
+    chosen = load_chosen(tune_dir, methods) if tune_dir else {}
     md = (out_dir / "report.md").read_text() + "\n" + findings_markdown(table, methods) + recovery_markdown(recovery)
+    md += tuning_markdown(chosen, table)
     md += f"\n## Policy: {'PASS' if policy['pass'] else 'FAIL'}\n\n{policy_md}\n"
     atomic_write_bytes(out_dir / "report.md", (md + "\n" + identity_markdown(identity)).encode())
     page = render(header, table, models, policy, plots, lineage, [*vcfg.output, *vcfg.representation])
     # the instrument check goes above everything else: an auditor must see first whether the metrics can be trusted
     page = page.replace("<body>", "<body>" + box[1] + problems_html(problems), 1)
     page = page.replace("<h2>Policy</h2>", findings_html(table, methods) + recovery_html(recovery) + "<h2>Policy</h2>", 1)
-    page = page.replace("</body>", identity_html(identity) + "</body>", 1)
+    page = page.replace("</body>", tuning_html(chosen, table) + identity_html(identity) + "</body>", 1)
     atomic_write_bytes(out_dir / "index.html", page.encode())
     atomic_write_json(out_dir / "metrics.json", dvc_metrics(table, models, policy))
     atomic_write_bytes(out_dir / "layers.csv", layer_curves(table, models).encode())
@@ -164,12 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     def add(p):
         for flag in ("--metrics", "--split", "--models", "--activations", "--out"):
             p.add_argument(flag, required=True)
+        p.add_argument("--tune", help="the settings chosen by tune@<method> (data/tune)")
 
     return run_stage(
         "report",
         argv,
         add,
-        lambda params, a, _hooks: report(params, a.metrics, a.split, a.models, a.activations, a.out),
+        lambda params, a, _hooks: report(params, a.metrics, a.split, a.models, a.activations, a.out, a.tune),
         lambda a: [a.out],
         lambda p, a: {"policy": p.policy.model_dump()},
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from muaudit.config import DataParams, SplitParams
 from muaudit.data import get_dataset, make_roles, write_split
-from muaudit.data.split import requested_ids
+from muaudit.data.split import requested_ids, tuning_mask
 from muaudit.runner.stage import main_exit, run_stage
 
 
@@ -18,7 +18,7 @@ def split(data: DataParams, split: SplitParams, out: str) -> dict:
         dataset.y, split.scenario, split.forget_fraction, split.forget_classes, data.test_fraction, split.seed,
         dataset.sample_ids, requested_ids(split.forget_ids, split.forget_ids_file), dataset.num_classes,
     )
-    return write_split(out, dataset, roles)
+    return write_split(out, dataset, roles, tuning_mask(roles, split.tune_fraction, split.seed))
 
 
 def main(argv: list[str] | None = None) -> int:

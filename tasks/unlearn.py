@@ -27,6 +27,7 @@ from muaudit.models import build_model, load_model, save_model
 from muaudit.runner.stage import main_exit, run_stage
 from muaudit.runtime import device_of, resolve_device
 from muaudit.training import TrainingHooks, seeded_model
+from muaudit.tuning import applied_params, is_tuned
 from tasks.common import SplitTensors, accuracies, load_split
 
 METHOD_SEED = 0
@@ -61,15 +62,8 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
                              original_dir)
     original = original.to(device)
     tensors = SplitTensors(data, device)
-    x_f, y_f = tensors.rows("forget")
-    x_r, y_r = tensors.rows("retain")
-    ctx = UnlearnContext(
-        original=original.requires_grad_(False), model=seeded_model(lambda: copy.deepcopy(original), METHOD_SEED),
-        x_forget=x_f, y_forget=y_f, x_retain=x_r, y_retain=y_r, num_classes=data.num_classes,
-        scenario=split.scenario, forget_classes=tuple(split.forget_classes), seed=METHOD_SEED,
-        build_model=build, hooks=hooks,
-    )
-    ctx.model.requires_grad_(True)
+    ctx = make_context(original, tensors, data.num_classes, split, build, hooks)
+    x_r = ctx.x_retain
     counter = ctx.model.register_forward_pre_hook(lambda _m, args: count_forward(ctx, args))
     try:
         result = spec.fn(ctx, method_params)
@@ -90,6 +84,23 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
     if train_epochs:
         metrics["cost_vs_retrain"] = ctx.sample_passes / (train_epochs * len(x_r))
     return metrics
+
+
+def make_context(original, tensors: SplitTensors, num_classes: int, split: SplitParams, build,
+                 hooks: TrainingHooks) -> UnlearnContext:
+    """What a method receives: the original (frozen), a seeded copy to unlearn, forget and retain as tensors
+    (the tuning split included: it is part of its role). tune@<method> builds its trials' contexts here too,
+    so a chosen setting reproduces in unlearn@<method> exactly."""
+    x_f, y_f = tensors.rows("forget")
+    x_r, y_r = tensors.rows("retain")
+    ctx = UnlearnContext(
+        original=original.requires_grad_(False), model=seeded_model(lambda: copy.deepcopy(original), METHOD_SEED),
+        x_forget=x_f, y_forget=y_f, x_retain=x_r, y_retain=y_r, num_classes=num_classes,
+        scenario=split.scenario, forget_classes=tuple(split.forget_classes), seed=METHOD_SEED,
+        build_model=build, hooks=hooks,
+    )
+    ctx.model.requires_grad_(True)
+    return ctx
 
 
 def count_forward(ctx: UnlearnContext, args) -> None:
@@ -121,9 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--split", required=True)
         p.add_argument("--original", required=True)
         p.add_argument("--out", required=True)
+        p.add_argument("--tuned", help="the setting chosen by tune@<method> (data/tune/<method>.json)")
 
     def body(params, a, hooks):
-        return unlearn(a.method, params.unlearn.method_params(a.method), params.model, params.split,
+        return unlearn(a.method, applied_params(params.unlearn, a.method, a.tuned), params.model, params.split,
                        params.runtime, a.split, a.original, a.out, spec=params.unlearn.method_spec(a.method),
                        train_epochs=params.train.epochs, hooks=hooks)
 
@@ -133,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         add,
         body,
         lambda a: [a.out],
-        lambda p, a: {"method": a.method, f"unlearn.{a.method}": p.unlearn.method_params(a.method).model_dump(),
-                      "model": p.model.model_dump(), "runtime": p.runtime.model_dump()},
+        lambda p, a: {"method": a.method, f"unlearn.{a.method}": applied_params(p.unlearn, a.method, a.tuned).model_dump(),
+                      "tuned": is_tuned(a.tuned), "model": p.model.model_dump(), "runtime": p.runtime.model_dump()},
     )
 
 

@@ -22,7 +22,7 @@ TINY = {
     "retrain": {"seeds": [1, 2]},
     # two retrain seeds keep the end-to-end tests cheap; at alpha 0.05 they are refused (smallest K: 3)
     "metrics": {"verdict": {"alpha": 0.2}},
-    "unlearn": {"methods": ["finetune", "gradient_ascent"],
+    "unlearn": {"methods": ["finetune", "gradient_ascent"], "tune": [],  # tuning: tests/test_tune_e2e.py
                 "finetune": {"epochs": 2}, "gradient_ascent": {"epochs": 2}},
 }
 

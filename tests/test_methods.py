@@ -203,3 +203,20 @@ def test_unlearn_stage_records_cost_and_stays_reproducible(setup, tmp_path):
         assert metrics["cost_vs_retrain"] == pytest.approx(1 / 30)
         metas.append((out / "model.json").read_bytes())
     assert metas[0] == metas[1] and b"cost_vs_retrain" not in metas[0]
+
+
+def test_representation_scrub_defaults_to_the_models_penultimate_layer():
+    from muaudit.models.registry import penultimate_layer
+
+    assert penultimate_layer(build_model("small_cnn", (1, 8, 8), 10)) == "fc"
+    assert penultimate_layer(build_model("mlp", (13,), 3)) == "hidden2"
+    # an MLP has no `fc` (the old default): with the default the method runs on it
+    torch.manual_seed(0)
+    x, y = torch.randn(60, 13), torch.arange(60) % 3
+    mlp = build_model("mlp", (13,), 3).requires_grad_(False)
+    ctx = UnlearnContext(original=mlp, model=copy.deepcopy(mlp).requires_grad_(True), x_forget=x[y == 2],
+                         y_forget=y[y == 2], x_retain=x[y != 2], y_retain=y[y != 2], num_classes=3,
+                         scenario="class", forget_classes=(2,), seed=0, build_model=lambda: build_model("mlp", (13,), 3))
+    spec = registry.get("representation_scrub")
+    out = spec.fn(ctx, spec.params(epochs=1))
+    assert any(not torch.equal(a, b) for a, b in zip(out.state_dict().values(), mlp.state_dict().values(), strict=True))

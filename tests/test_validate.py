@@ -19,6 +19,8 @@ from muaudit.validate import validate_inputs
         ({"data": {"name": "digit"}}, "data.name: unknown dataset 'digit' (did you mean 'digits'?)"),
         ({"data": {"path": "supplied/data/digits.npz"}}, "data.path: supplied/data/digits.npz: missing"),
         ({"data": {"path": "/elsewhere/digits.npz"}}, "data.path: '/elsewhere/digits.npz' must be a relative path under supplied/data/"),
+        ({"model": {"name": "mlp"}, "unlearn": {"methods": ["representation_scrub"], "representation_scrub": {"layer": "fc"}}},
+         "unlearn.representation_scrub.layer: unknown layer 'fc' for mlp"),
     ],
 )
 def test_inputs_checked_against_dataset_and_model(raw, fragment):

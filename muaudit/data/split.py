@@ -68,6 +68,18 @@ def make_roles(
     return roles
 
 
+def tuning_mask(roles: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """The tuning split: round(fraction x n) samples of each role, drawn with a generator of its own (seeded
+    by split.seed) so that the roles do not depend on it. Tuning samples keep their role (they are trained
+    and unlearned on like the rest of it) but are never extracted, so no metric is computed on them."""
+    mask = np.zeros(len(roles), dtype=bool)
+    rng = np.random.default_rng([seed, 20])
+    for role in ROLES:
+        idx = np.flatnonzero(roles == role)
+        mask[rng.permutation(idx)[: int(round(fraction * len(idx)))]] = True
+    return mask
+
+
 def requested_ids(forget_ids: list[str], forget_ids_file: str | None) -> list[str]:
     """The deletion request: split.forget_ids plus the lines of split.forget_ids_file (# starts a comment)."""
     ids = list(forget_ids)
@@ -84,13 +96,16 @@ def fingerprint(manifest: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def write_split(out_dir: str | Path, dataset: Dataset, roles: np.ndarray) -> dict:
-    """Write dataset.safetensors (x, y in manifest order), manifest.parquet and split.json."""
+def write_split(out_dir: str | Path, dataset: Dataset, roles: np.ndarray, tune: np.ndarray | None = None) -> dict:
+    """Write dataset.safetensors (x, y in manifest order), manifest.parquet and split.json. tune: the tuning
+    split's mask, a `tune` column of the manifest when any sample is in it (none: the manifest of before)."""
     out_dir = Path(out_dir)
     content = dataset.content_hashes()
     manifest = pd.DataFrame(
         {"sample_id": dataset.sample_ids, "label": dataset.y, "role": roles, "content_hash": content}
     )
+    if tune is not None and tune.any():
+        manifest["tune"] = tune
     table = pa.Table.from_pandas(manifest, preserve_index=False)
     tensors = {"x": np.ascontiguousarray(dataset.x, dtype=np.float32), "y": dataset.y.astype(np.int64)}
     dataset_fp = hashlib.sha256("".join(content).encode()).hexdigest()
@@ -102,6 +117,8 @@ def write_split(out_dir: str | Path, dataset: Dataset, roles: np.ndarray) -> dic
         "split_fingerprint": fingerprint(manifest),
         "counts": {r: int((roles == r).sum()) for r in ROLES},
     }
+    if tune is not None and tune.any():
+        summary["tune_counts"] = {r: int((tune & (roles == r)).sum()) for r in ROLES}
     # One folder swap: the manifest, the tensors and the summary always belong to the same split.
     with atomic_dir(out_dir) as tmp:
         pq.write_table(table, tmp / "manifest.parquet", compression="zstd")
@@ -121,6 +138,7 @@ class SplitData:
     num_classes: int
     input_shape: tuple[int, ...]
     info: dict
+    tune: np.ndarray  # True: in the tuning split (never extracted or measured)
 
     def index(self, role: str) -> np.ndarray:
         return np.flatnonzero(self.roles == role)
@@ -147,4 +165,5 @@ def load_split(split_dir: str | Path) -> SplitData:
         num_classes=int(info["num_classes"]),
         input_shape=tuple(info["input_shape"]),
         info=info,
+        tune=manifest["tune"].to_numpy().astype(bool) if "tune" in manifest else np.zeros(len(manifest), bool),
     )

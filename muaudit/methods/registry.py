@@ -11,7 +11,7 @@ import difflib
 import importlib
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pydantic import ConfigDict
 from torch import nn
@@ -19,9 +19,11 @@ from torch import nn
 from muaudit.blocks import validate_block
 from muaudit.errors import BadInputError
 from muaudit.methods.base import MethodParams, UnlearnContext
+from muaudit.tuning import Range
 
 SCENARIOS = ("random", "class")
 TARGET_KEY = "target"  # in a params block: "module:attr" of a user method
+SEARCH_KEY = "search"  # in a params block: narrows or fixes the declared search space (muaudit.tuning)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class MethodSpec:
     scenarios: tuple[str, ...] = SCENARIOS
     reference: str = ""
     control: bool = False  # an instrument check with a known expected verdict, not an unlearning method
+    search: dict[str, Range] = field(default_factory=dict)  # tunable keys and their ranges (muaudit.tuning)
+
+    def int_keys(self) -> set[str]:
+        return {k for k, f in self.params.model_fields.items() if f.annotation is int}
 
     def parse_params(self, block: dict, key: str) -> MethodParams:
         return validate_block(self.params, block, key, "hyperparameters")
@@ -48,9 +54,11 @@ def register_method(
     scenarios: tuple[str, ...] = SCENARIOS,
     reference: str = "",
     control: bool = False,
+    search: dict[str, Range] | None = None,
 ):
     def wrap(fn):
-        _METHODS[name] = MethodSpec(name, fn, params, description, tuple(scenarios), reference, control)
+        _METHODS[name] = MethodSpec(name, fn, params, description, tuple(scenarios), reference, control,
+                                    dict(search or {}))
         return fn
 
     return wrap
@@ -137,9 +145,33 @@ def _call_with_dict(fn):
 
 
 def parse(name: str, block: dict | None) -> tuple[MethodSpec, MethodParams]:
-    """Resolve the method and check its block (`target` excluded) against its params."""
+    """Resolve the method and check its block (`target` and `search` excluded) against its params."""
     spec = resolve(name, block)
     block = block or {}
     if isinstance(block, dict):
-        block = {k: v for k, v in block.items() if k != TARGET_KEY}
+        block = {k: v for k, v in block.items() if k not in (TARGET_KEY, SEARCH_KEY)}
     return spec, spec.parse_params(block, key=f"unlearn.{name}")
+
+
+def tuning_space(name: str, block: dict | None) -> tuple[dict[str, Range], dict, int | None]:
+    """(ranges to search, fixed values, the method's own trial budget or None) for `name`: its declared
+    search space narrowed or fixed by `unlearn.<name>.search`; every range end and fixed value is checked
+    against the method's params."""
+    from muaudit.tuning import TRIALS_KEY, space
+
+    spec, base = parse(name, block)
+    key = f"unlearn.{name}.{SEARCH_KEY}"
+    override = (block or {}).get(SEARCH_KEY) if isinstance(block, dict) else None
+    if override is not None and not isinstance(override, dict):
+        raise BadInputError(f"{key}: expected a mapping of tunable keys, got {override!r}")
+    override = dict(override or {})
+    trials = override.pop(TRIALS_KEY, None)
+    if trials is not None and (type(trials) is not int or trials < 1):
+        raise BadInputError(f"{key}.{TRIALS_KEY}: expected a whole number of trials, 1 or more (got {trials!r})")
+    ranges, fixed = space(spec.search, override, key, spec.int_keys())
+    values = base.model_dump()
+    for ends in ([r.low for r in ranges.values()], [r.high for r in ranges.values()]):
+        setting = dict(zip(ranges, ends, strict=True))
+        setting = {k: int(v) if k in spec.int_keys() else v for k, v in setting.items()}
+        spec.parse_params({**values, **fixed, **setting}, key)
+    return ranges, fixed, trials

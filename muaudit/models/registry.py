@@ -2,7 +2,8 @@
 
 - returns logits from forward(x);
 - names its classifier head `head` (a Linear), so head-only controls and probes know where the body ends;
-- lists the layers extracted by default in `default_layers` (module names from named_modules()).
+- lists the layers extracted by default in `default_layers` (module names from named_modules()), the
+  penultimate one last: methods that name a layer default to it (`penultimate_layer`).
 """
 
 from __future__ import annotations
@@ -68,3 +69,12 @@ def _user_builder(name: str) -> Builder:
     if not callable(builder):
         raise BadInputError(f"model.name: '{module_name}' has no function '{attr}'; expected 'module.path:function'")
     return builder
+
+
+def penultimate_layer(model: nn.Module) -> str:
+    """The module whose output feeds the head: the last of the model's `default_layers`."""
+    layers = getattr(model, "default_layers", ())
+    if not layers:
+        raise BadInputError(f"model.name: {type(model).__name__} lists no default_layers; name the layer in the "
+                            "method's params (e.g. unlearn.representation_scrub.layer)")
+    return layers[-1]

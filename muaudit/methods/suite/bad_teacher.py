@@ -16,6 +16,7 @@ from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.common import kl_tau
 from muaudit.methods.registry import register_method
 from muaudit.training import batches, seeded_model
+from muaudit.tuning import Range
 
 BAD_TEACHER_SEED_OFFSET = 1000  # the incompetent teacher's init seed = method seed + this
 
@@ -28,11 +29,16 @@ class Params(MethodParams):
     batch_size: int = Field(64, ge=1)
 
 
+# tune@<method> searches these (docs/tuning.md); params.yaml narrows or fixes them: unlearn.<method>.search
+SEARCH = {"lr": Range(1e-5, 1e-2, log=True), "epochs": Range(1, 4)}
+
+
 @register_method(
     "bad_teacher",
     params=Params,
     description="Distil a random-init teacher on forget and the original on a retain subset.",
     reference="Chundawat et al. 2023, arXiv 2205.08096; if-loops/selective-synaptic-dampening: src/unlearn.py",
+    search=SEARCH,
 )
 def bad_teacher(ctx: UnlearnContext, p: Params):
     bad = seeded_model(ctx.build_model, ctx.seed + BAD_TEACHER_SEED_OFFSET).eval().requires_grad_(False)

@@ -24,6 +24,7 @@ from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.common import sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
+from muaudit.tuning import Range
 
 
 class Params(MethodParams):
@@ -33,6 +34,10 @@ class Params(MethodParams):
     epsilon: float = Field(0.3, gt=0)  # FGSM step in input units; the reference's 0.1 (CIFAR) rarely crosses on digits
     epochs: int = Field(5, ge=1)  # passes over the forget set
     batch_size: int = Field(64, ge=1)
+
+
+# tune@<method> searches these (docs/tuning.md); params.yaml narrows or fixes them: unlearn.<method>.search
+SEARCH = {"lr": Range(1e-5, 1e-2, log=True), "epsilon": Range(0.01, 1.0, log=True), "epochs": Range(1, 6)}
 
 
 def nearest_wrong_class(frozen, x: torch.Tensor, y: torch.Tensor, epsilon: float, low: float,
@@ -51,6 +56,7 @@ def nearest_wrong_class(frozen, x: torch.Tensor, y: torch.Tensor, epsilon: float
     description="Fine-tune on forget samples relabelled with their FGSM-nearest wrong class.",
     scenarios=("class",),
     reference="Chen et al. 2023, arXiv 2303.11570; OPTML-Group/Unlearn-Saliency: Classification/unlearn/boundary_sh.py",
+    search=SEARCH,
 )
 def boundary_shrink(ctx: UnlearnContext, p: Params):
     frozen = ctx.original.eval()  # the original's weights are the frozen copy: never updated

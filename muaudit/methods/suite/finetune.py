@@ -12,6 +12,7 @@ from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.common import sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
+from muaudit.tuning import Range
 
 
 class Params(MethodParams):
@@ -22,11 +23,16 @@ class Params(MethodParams):
     batch_size: int = Field(64, ge=1)
 
 
+# tune@<method> searches these (docs/tuning.md); params.yaml narrows or fixes them: unlearn.<method>.search
+SEARCH = {"lr": Range(1e-3, 0.2, log=True), "epochs": Range(2, 10)}
+
+
 @register_method(
     "finetune",
     params=Params,
     description="Fine-tune on the retain set (SGD, cross-entropy).",
     reference="OPTML-Group/Unlearn-Saliency: Classification/unlearn/FT.py",
+    search=SEARCH,
 )
 def finetune(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()

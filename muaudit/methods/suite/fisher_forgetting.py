@@ -27,6 +27,7 @@ from torch.nn import functional as F
 from muaudit.methods.base import MethodParams, UnlearnContext
 from muaudit.methods.common import head_linear
 from muaudit.methods.registry import register_method
+from muaudit.tuning import Range
 
 EPS = 1e-8
 MAX_INV_FISHER, MAX_INV_FISHER_HEAD = 1e3, 1e2  # caps on 1/F from the reference: the noise stays bounded
@@ -37,6 +38,10 @@ FORGOTTEN_ROW_VAR = 1e-4  # before the x10 of the output layer, as in the refere
 class Params(MethodParams):
     alpha: float = Field(1e-7, gt=0)  # noise scale: variance = alpha * min(1 / Fisher, cap)
     batch_size: int = Field(128, ge=1)  # retain batch of the Fisher pass (per-sample gradients: no effect on F)
+
+
+# tune@<method> searches these (docs/tuning.md); params.yaml narrows or fixes them: unlearn.<method>.search
+SEARCH = {"alpha": Range(1e-14, 1e-4, log=True)}
 
 
 def retain_fisher(ctx: UnlearnContext, batch_size: int) -> dict[str, torch.Tensor]:
@@ -83,6 +88,7 @@ def noise_distribution(theta0: torch.Tensor, fisher: torch.Tensor, alpha: float,
     params=Params,
     description="theta0 + sqrt(alpha*clamp(1/(F_retain+eps))) * N(0,I); class-wise zeroes the forgotten head rows.",
     reference="Golatkar et al. 2020, arXiv 1911.04933; AdityaGolatkar/SelectiveForgetting: Forgetting.ipynb",
+    search=SEARCH,
 )
 def fisher_forgetting(ctx: UnlearnContext, p: Params):
     model = ctx.model

@@ -14,6 +14,7 @@ from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
 from muaudit.methods.common import sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
+from muaudit.tuning import Range
 
 
 class Params(MethodParams):
@@ -25,11 +26,16 @@ class Params(MethodParams):
     max_grad_norm: float | None = Field(None, gt=0)  # optional clipping (not in the reference); null: none
 
 
+# tune@<method> searches these (docs/tuning.md); params.yaml narrows or fixes them: unlearn.<method>.search
+SEARCH = {"lr": Range(1e-4, 0.1, log=True), "epochs": Range(1, 8)}
+
+
 @register_method(
     "gradient_ascent",
     params=Params,
     description="Gradient ascent on the forget-set cross-entropy (SGD, momentum, weight decay).",
     reference="Thudi et al. 2022; OPTML-Group/Unlearn-Saliency: Classification/unlearn/GA.py",
+    search=SEARCH,
 )
 def gradient_ascent(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()

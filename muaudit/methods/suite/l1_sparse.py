@@ -16,6 +16,7 @@ from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.common import sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
+from muaudit.tuning import Range
 
 
 class Params(MethodParams):
@@ -27,11 +28,16 @@ class Params(MethodParams):
     batch_size: int = Field(64, ge=1)
 
 
+# tune@<method> searches these (docs/tuning.md); params.yaml narrows or fixes them: unlearn.<method>.search
+SEARCH = {"lr": Range(1e-3, 0.2, log=True), "gamma": Range(1e-4, 1e-2, log=True), "epochs": Range(2, 10)}
+
+
 @register_method(
     "l1_sparse",
     params=Params,
     description="Fine-tune on retain with CE + gamma_t*||theta||_1, gamma_t decaying linearly to 0.",
     reference="Jia et al. 2023, arXiv 2304.04934; OPTML-Group/Unlearn-Sparse: unlearn/FT.py",
+    search=SEARCH,
 )
 def l1_sparse(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()

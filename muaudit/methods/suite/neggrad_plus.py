@@ -12,6 +12,7 @@ from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.common import CycledBatches, sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
+from muaudit.tuning import Range
 
 
 class Params(MethodParams):
@@ -22,11 +23,16 @@ class Params(MethodParams):
     batch_size: int = Field(64, ge=1)  # retain batch; forget batches have the same size
 
 
+# tune@<method> searches these (docs/tuning.md); params.yaml narrows or fixes them: unlearn.<method>.search
+SEARCH = {"lr": Range(1e-4, 0.05, log=True), "alpha": Range(0.5, 0.999), "epochs": Range(1, 6)}
+
+
 @register_method(
     "neggrad_plus",
     params=Params,
     description="alpha*CE(retain) - (1-alpha)*CE(forget) on paired batches, forget set cycled.",
     reference="Kurmanji et al. 2023, arXiv 2302.09880; meghdadk/SCRUB: thirdparty/repdistiller/helper/loops.py",
+    search=SEARCH,
 )
 def neggrad_plus(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()

@@ -13,6 +13,7 @@ from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.common import sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
+from muaudit.tuning import Range
 
 
 class Params(MethodParams):
@@ -23,11 +24,16 @@ class Params(MethodParams):
     batch_size: int = Field(64, ge=1)
 
 
+# tune@<method> searches these (docs/tuning.md); params.yaml narrows or fixes them: unlearn.<method>.search
+SEARCH = {"lr": Range(1e-3, 0.1, log=True), "epochs": Range(1, 6)}
+
+
 @register_method(
     "random_labels",
     params=Params,
     description="Train on forget samples with uniformly random labels, alternating with retain passes.",
     reference="OPTML-Group/Unlearn-Saliency: Classification/unlearn/RL.py",
+    search=SEARCH,
 )
 def random_labels(ctx: UnlearnContext, p: Params):
     model = ctx.model.train()

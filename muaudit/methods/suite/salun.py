@@ -19,6 +19,7 @@ from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
 from muaudit.methods.common import forget_gradients, sgd, top_fraction_mask
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
+from muaudit.tuning import Range
 
 
 class Params(MethodParams):
@@ -30,11 +31,16 @@ class Params(MethodParams):
     batch_size: int = Field(64, ge=1)
 
 
+# tune@<method> searches these (docs/tuning.md); params.yaml narrows or fixes them: unlearn.<method>.search
+SEARCH = {"lr": Range(1e-3, 0.1, log=True), "mask_fraction": Range(0.1, 0.9), "epochs": Range(1, 6)}
+
+
 @register_method(
     "salun",
     params=Params,
     description="Saliency mask (top |grad| of forget CE), then random labels with masked gradients.",
     reference="Fan et al. 2024, arXiv 2310.12508; OPTML-Group/Unlearn-Saliency: Classification/unlearn/RL.py",
+    search=SEARCH,
 )
 def salun(ctx: UnlearnContext, p: Params):
     model = ctx.model

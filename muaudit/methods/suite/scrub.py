@@ -17,6 +17,7 @@ from muaudit.methods.base import MethodParams, UnlearnContext, descend
 from muaudit.methods.common import kl_tau, sgd
 from muaudit.methods.registry import register_method
 from muaudit.training import batches
+from muaudit.tuning import Range
 
 
 class Params(MethodParams):
@@ -34,6 +35,10 @@ class Params(MethodParams):
     forget_batch_size: int = Field(32, ge=1)
 
 
+# tune@<method> searches these (docs/tuning.md); params.yaml narrows or fixes them: unlearn.<method>.search
+SEARCH = {"lr": Range(1e-4, 0.05, log=True), "msteps": Range(1, 5), "epochs": Range(2, 6)}
+
+
 def epoch_lr(p: Params, epoch: int) -> float:
     """The lr of the 1-based epoch."""
     return p.lr * p.lr_decay_rate ** sum(epoch > milestone for milestone in p.lr_decay_epochs)
@@ -44,6 +49,7 @@ def epoch_lr(p: Params, epoch: int) -> float:
     params=Params,
     description="Teacher-student: max KL to the original on forget (first msteps epochs), min CE+KL on retain.",
     reference="Kurmanji et al. 2023, arXiv 2302.09880; meghdadk/SCRUB: thirdparty/repdistiller/helper/loops.py",
+    search=SEARCH,
 )
 def scrub(ctx: UnlearnContext, p: Params):
     student, teacher = ctx.model.train(), ctx.original.eval()

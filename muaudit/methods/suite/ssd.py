@@ -15,12 +15,17 @@ from torch.nn import functional as F
 
 from muaudit.methods.base import MethodParams, UnlearnContext, check_finite
 from muaudit.methods.registry import register_method
+from muaudit.tuning import Range
 
 
 class Params(MethodParams):
     alpha: float = Field(20.0, gt=0)  # selection: dampen a weight only if I_f > alpha * I_D
     dampening: float = Field(1.0, gt=0)  # lambda: the weight is scaled by min(1, lambda * I_D / I_f)
     batch_size: int = Field(64, ge=1)  # batches of the importance passes
+
+
+# tune@<method> searches these (docs/tuning.md); params.yaml narrows or fixes them: unlearn.<method>.search
+SEARCH = {"alpha": Range(0.5, 100.0, log=True), "dampening": Range(0.1, 10.0, log=True)}
 
 
 def importances(model, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> dict[str, torch.Tensor]:
@@ -43,6 +48,7 @@ def importances(model, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> dic
     params=Params,
     description="Dampen weights whose forget-set Fisher importance exceeds alpha x the full-data one.",
     reference="Foster et al. 2024, arXiv 2308.07707; if-loops/selective-synaptic-dampening: src/ssd.py",
+    search=SEARCH,
 )
 def ssd(ctx: UnlearnContext, p: Params):
     model = ctx.model.eval()
