@@ -25,7 +25,7 @@ def default_workers(threads: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, threads))
 
 
-def _summary(workspace: Path) -> str:
+def summary_lines(workspace: Path) -> str:
     md = workspace / "data/report/report.md"
     if not md.exists():
         return ""
@@ -63,7 +63,7 @@ def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "
         print("No report from this run: its " + " and ".join(RESULT_STAGES) + " stages did not complete"
               + (f". {earlier}" if earlier else ", and no earlier report exists."))
         return 1
-    table = _summary(ws)
+    table = summary_lines(ws)
     if table:
         print(table)
     if (ws / REPORT).exists():
