@@ -26,6 +26,7 @@ from muaudit.report.page import judged_columns, render
 from muaudit.report.plots import _band, _value, histograms, metric_plots, output_vs_representation
 from muaudit.report.policy import evaluate
 from muaudit.report.summary import problems_html
+from muaudit.report.verdicts import verdicts_json
 from muaudit.runner.records import stage_runs
 from muaudit.runner.stage import main_exit, run_stage
 from muaudit.runner.tracking import git_commit
@@ -141,6 +142,7 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     atomic_write_bytes(out_dir / "index.html", page.encode())
     atomic_write_json(out_dir / "metrics.json", dvc_metrics(table, models, policy))
     atomic_write_bytes(out_dir / "layers.csv", layer_curves(table, models).encode())
+    atomic_write_json(out_dir / "verdicts.json", verdicts_json(table))
     verdicts = table[(table.metric == "verdict") & (table.layer == "")].set_index("model")["label"].to_dict()
     body = {"audited": header, "params": params.model_dump(), "environment": env,
             "code_commit": lineage["code_commit"], "identity": identity, "verdicts": verdicts, "policy": policy,
