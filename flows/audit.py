@@ -137,7 +137,7 @@ def announce(line: str) -> None:
 
 def flow_log() -> Callable[[str], None] | None:
     """The INFO log of the current flow run, where the Prefect UI shows the progress lines (None outside a
-    flow run). muaudit.workspace.prefect_env keeps these records; Prefect's own INFO chatter stays dropped."""
+    flow run). muaudit.runner.workspace.prefect_env keeps these records; Prefect's own INFO chatter stays dropped."""
     try:
         return get_run_logger().info
     except MissingContextError:

@@ -61,8 +61,8 @@ class Audit:
         return pd.concat([meta.reset_index(drop=True), units], axis=1)
 
     def lineage(self, path: str = "data/metrics", **filters: str) -> dict:
-        """{"rows", "chain", "dataset"} as muaudit.lineage.chain.lineage_records gives them; filters select
+        """{"rows", "chain", "dataset"} as muaudit.runner.lineage.lineage_records gives them; filters select
         metric rows by column (model=..., metric=..., layer=..., role=...)."""
-        from muaudit.lineage.chain import lineage_records
+        from muaudit.runner.lineage import lineage_records
 
         return lineage_records(self.workspace, path, filters)

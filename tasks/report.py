@@ -19,13 +19,15 @@ from muaudit.io import atomic_write_bytes, atomic_write_json
 from muaudit.lineage.identity import identity_html, identity_markdown, make_identity
 from muaudit.lineage.lock import read_lock
 from muaudit.lineage.manifest import artifact_hashes, build_manifest
+from muaudit.runner.records import stage_runs
+from muaudit.models.registry import default_layers
 from muaudit.report import summary_table, write_report
 from muaudit.report.controls import instrument_check
 from muaudit.report.findings import findings_html, findings_markdown
 from muaudit.report.page import judged_columns, render
 from muaudit.report.plots import _band, _value, histograms, metric_plots, output_vs_representation
 from muaudit.report.policy import evaluate
-from muaudit.report.summary import problems_html
+from muaudit.report.summary import problems_html, summary_layer
 from muaudit.report.verdicts import verdicts_json
 from muaudit.runner.records import stage_runs
 from muaudit.runner.stage import main_exit, run_stage
@@ -96,7 +98,10 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     split_info = json.loads((Path(split_dir) / "split.json").read_text())
     methods = list(params.unlearn.methods)
     models = ["original", *methods]
-    summary = summary_table(table, [f"retrain_{s}" for s in params.retrain.seeds], methods)
+    layers = params.extract.layers or default_layers(params.model.name, tuple(split_info["input_shape"]),
+                                                     split_info["num_classes"], **params.model.kwargs)
+    summary = summary_table(table, [f"retrain_{s}" for s in params.retrain.seeds], methods,
+                            summary_layer(layers or ["logits"]))
     forget_desc = {"class": f"classes {params.split.forget_classes}",
                    "random": f"{params.split.forget_fraction:.0%} of train at random",
                    "ids": f"the {split_info['counts']['forget']} samples of a deletion request"}[params.split.scenario]

@@ -33,7 +33,7 @@ def test_lines_to_restores_the_stream():
 
 
 def test_prefect_keeps_the_flow_run_lines_and_drops_its_own_info():
-    code = ("import logging; from muaudit.workspace import prefect_env; prefect_env(); "
+    code = ("import logging; from muaudit.runner.workspace import prefect_env; prefect_env(); "
             "from prefect.logging.configuration import setup_logging; setup_logging(); "
             "print(logging.getLogger('prefect.flow_runs').isEnabledFor(logging.INFO), "
             "logging.getLogger('prefect').isEnabledFor(logging.INFO))")

@@ -135,7 +135,7 @@ def run(name: str, workspace: str | Path = ".", parent_run_id: str | None = None
     """Open a run (a child when parent_run_id is given); it ends FINISHED, FAILED or KILLED."""
     cl = client(workspace)
     # pid and host let a later audit mark this run KILLED if its process dies without ending it (SIGKILL).
-    all_tags = {"muaudit.stage": name, "git.commit": git_commit(workspace), "muaudit.pid": str(os.getpid()),
+    all_tags = {"muaudit.runner.stage": name, "git.commit": git_commit(workspace), "muaudit.pid": str(os.getpid()),
                 "muaudit.host": socket.gethostname()}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
