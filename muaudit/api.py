@@ -50,7 +50,14 @@ class Audit:
 
     @cached_property
     def verdicts(self) -> pd.DataFrame:
-        return verdict_frame(self.metrics, self.band)
+        return verdict_frame(self.metrics, self.band, self._verdict_params())
+
+    def _verdict_params(self):
+        """The workspace's metrics.verdict settings (what decides a verdict), for the evidence."""
+        from muaudit.config import load_params
+
+        params = self.workspace / "params.yaml"
+        return load_params(params).metrics.parsed().verdict if params.exists() else None
 
     def activations(self, model: str, layer: str, roles: tuple[str, ...] | None = None) -> pd.DataFrame:
         """One row per stored sample: sample_id, role, label, then the layer's units u0, u1, ..."""

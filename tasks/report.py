@@ -147,7 +147,7 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     atomic_write_bytes(out_dir / "index.html", page.encode())
     atomic_write_json(out_dir / "metrics.json", dvc_metrics(table, models, policy))
     atomic_write_bytes(out_dir / "layers.csv", layer_curves(table, models).encode())
-    atomic_write_json(out_dir / "verdicts.json", verdicts_json(table))
+    atomic_write_json(out_dir / "verdicts.json", verdicts_json(table, params.metrics.parsed().verdict))
     verdicts = table[(table.metric == "verdict") & (table.layer == "")].set_index("model")["label"].to_dict()
     body = {"audited": header, "params": params.model_dump(), "environment": env,
             "code_commit": lineage["code_commit"], "identity": identity, "verdicts": verdicts, "policy": policy,

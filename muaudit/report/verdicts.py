@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 
+from muaudit.metrics.registry import VerdictParams, sides
+
 BAND_STATS = ("mean", "sd", "low", "high")
 
 
@@ -34,9 +36,14 @@ def effect(value: float, low: float, high: float) -> float:
     return 0.0
 
 
-def verdict_frame(metrics: pd.DataFrame, band: pd.DataFrame) -> pd.DataFrame:
-    """One row per judged model: verdict, output, layers outside, and the strongest evidence."""
-    from muaudit.metrics.registry import sides
+OUTPUT_LABELS = ("not-forgotten", "over-forgotten")  # verdicts decided at the output (muaudit.metrics.band)
+
+
+def verdict_frame(metrics: pd.DataFrame, band: pd.DataFrame, vcfg: VerdictParams | None = None) -> pd.DataFrame:
+    """One row per judged model: verdict, output, layers outside, and the strongest evidence: the quantity
+    farthest outside its band among those that decide this verdict (vcfg.output for an output verdict, vcfg
+    .representation at the layers outside for output-only, both otherwise)."""
+    vcfg = vcfg or VerdictParams()
 
     t = metrics
     v = t[(t.metric == "verdict") & (t.reference == "band")]
@@ -50,7 +57,13 @@ def verdict_frame(metrics: pd.DataFrame, band: pd.DataFrame) -> pd.DataFrame:
         layers = sorted(mv[(mv.layer != "") & (mv.layer != "output") & (mv.label == "outside")].layer)
         output = mv[mv.layer == "output"].label
         best = None
-        for r in judged[judged.model == model].itertuples(index=False):
+        if label in OUTPUT_LABELS:
+            deciding = judged[judged.metric.isin(vcfg.output)]
+        elif layers:
+            deciding = judged[judged.metric.isin(vcfg.representation) & judged.layer.isin(layers)]
+        else:
+            deciding = judged[judged.metric.isin([*vcfg.output, *vcfg.representation])]
+        for r in deciding[deciding.model == model].itertuples(index=False):
             key = (r.metric, r.layer, r.role)
             if key not in limits.index:
                 continue
@@ -73,8 +86,8 @@ def verdict_frame(metrics: pd.DataFrame, band: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdicts_json(metrics: pd.DataFrame) -> list[dict]:
+def verdicts_json(metrics: pd.DataFrame, vcfg: VerdictParams | None = None) -> list[dict]:
     """data/report/verdicts.json: the verdict frame as plain JSON records (no NaN: null)."""
-    frame = verdict_frame(metrics, band_frame(metrics))
+    frame = verdict_frame(metrics, band_frame(metrics), vcfg)
     return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
             for r in frame.to_dict("records")]
