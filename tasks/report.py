@@ -92,7 +92,28 @@ def layer_curves(table: pd.DataFrame, models: list[str]) -> str:
     return buf.getvalue()
 
 
-def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, activations: str, out: str) -> dict:
+def record_in_mlflow(recorder, params: Params, split_info: dict, split_dir: str, values: dict[str, dict],
+                     verdicts: list[dict]) -> None:
+    """The dataset as the report run's input, and one run per judged model under it: the method's params,
+    its values (the keys of metrics.json) and its verdict, for MLflow's compare view."""
+    from muaudit.runner.tracking import method_run
+
+    dataset = {"name": split_info["dataset"], "digest": split_info["dataset_fingerprint"],
+               "source": params.data.path or split_info["dataset"],
+               "profile": {"fingerprint": split_info["dataset_fingerprint"], **split_info["counts"],
+                           "split_fingerprint": split_info["split_fingerprint"],
+                           "forget_set_fingerprint": forget_fingerprint(Path(split_dir))}}
+    recorder.log_dataset(**dataset)
+    blocks = params.unlearn.model_dump()
+    for v in verdicts:
+        model = v["model"]
+        run_params = {"method": model, **(blocks.get(model) or {})}
+        tags = {"muaudit.verdict": v["verdict"], "muaudit.evidence": v["evidence"][:5000]}
+        method_run(recorder, Path.cwd(), model, run_params, values.get(model, {}), tags, source="tasks.report")
+
+
+def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, activations: str, out: str,
+           recorder=None) -> dict:
     ws = Path.cwd()
     table = pq.read_table(Path(metrics_dir) / "metrics.parquet").to_pandas()
     split_info = json.loads((Path(split_dir) / "split.json").read_text())
@@ -145,9 +166,13 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     page = page.replace("<h2>Policy</h2>", findings_html(table, methods) + "<h2>Policy</h2>", 1)
     page = page.replace("</body>", identity_html(identity) + "</body>", 1)
     atomic_write_bytes(out_dir / "index.html", page.encode())
-    atomic_write_json(out_dir / "metrics.json", dvc_metrics(table, models, policy))
+    values = dvc_metrics(table, models, policy)
+    atomic_write_json(out_dir / "metrics.json", values)
     atomic_write_bytes(out_dir / "layers.csv", layer_curves(table, models).encode())
-    atomic_write_json(out_dir / "verdicts.json", verdicts_json(table, params.metrics.parsed().verdict))
+    verdict_records = verdicts_json(table, params.metrics.parsed().verdict)
+    atomic_write_json(out_dir / "verdicts.json", verdict_records)
+    if recorder is not None:  # None under MUAUDIT_NO_TRACKING
+        record_in_mlflow(recorder, params, split_info, split_dir, values, verdict_records)
     verdicts = table[(table.metric == "verdict") & (table.layer == "")].set_index("model")["label"].to_dict()
     body = {"audited": header, "params": params.model_dump(), "environment": env,
             "code_commit": lineage["code_commit"], "identity": identity, "verdicts": verdicts, "policy": policy,
@@ -167,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         "report",
         argv,
         add,
-        lambda params, a, _hooks: report(params, a.metrics, a.split, a.models, a.activations, a.out),
+        lambda params, a, hooks: report(params, a.metrics, a.split, a.models, a.activations, a.out, hooks.recorder),
         lambda a: [a.out],
         lambda p, a: {"policy": p.policy.model_dump()},
     )

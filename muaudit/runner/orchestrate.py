@@ -129,7 +129,7 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
                 executor = machinery.enter_context(pool(str(ws), workers))
         tags = {"muaudit.kind": "audit", "muaudit.noop": str(plan.empty).lower(),
                 "muaudit.stale_stages": ",".join(plan.stages), "muaudit.runner": runner}
-        with tracking.run("audit", ws, tags=tags) as parent:
+        with tracking.run("audit", ws, tags=tags, source="muaudit run") as parent:
             if plan.empty:
                 print("Nothing is stale: every stage matches dvc.lock; no stage ran.")
                 outcome = {}
@@ -140,6 +140,7 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
                     _after_interrupt(ws)
                     raise
             current = all(outcome.get(s, "ok") == "ok" for s in RESULT_STAGES)
+            _log_dataset(parent, ws)
             parent.set_tags({"muaudit.result": "current" if current else "none"})
             parent.log_metrics({"stages_run": sum(v == "ok" for v in outcome.values()),
                                 "stages_failed": sum(v != "ok" for v in outcome.values()),
@@ -150,6 +151,17 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
                 for f in sorted(p for p in report.parent.iterdir() if p.is_file()):
                     parent.log_artifact(f, "report")
     return outcome
+
+
+def _log_dataset(parent, ws: Path) -> None:
+    """The audited dataset as the audit run's input (MLflow's Datasets column), from the split's record."""
+    import json
+
+    split = ws / "data/split/split.json"
+    if split.exists():
+        info = json.loads(split.read_text())
+        parent.log_dataset(info["dataset"], info["dataset_fingerprint"], info["dataset"],
+                           {"fingerprint": info["dataset_fingerprint"], **info["counts"]})
 
 
 def _after_interrupt(ws: Path) -> None:

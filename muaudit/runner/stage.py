@@ -70,7 +70,7 @@ def run_stage(
         # env.device is set at the end, from the tensors; the params only say what was asked for
         tags.update({f"env.{k}": str(v) for k, v in env.items() if k != "device"})
         tags["env.device_requested"] = env["device"]
-        with tracking.run(name, workspace, os.environ.get(PARENT_ENV), tags) as rec:
+        with tracking.run(name, workspace, os.environ.get(PARENT_ENV), tags, source=parser.prog) as rec:
             hooks.recorder = rec
             rec.log_params(params_of(params, args))
             start = time.perf_counter()
