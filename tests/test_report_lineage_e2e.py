@@ -54,6 +54,14 @@ def check_results_as_data(ws: Path) -> None:
     assert {v["model"] for v in verdicts} == {"original", "finetune", "gradient_ascent"}
     assert all(v["evidence"] for v in verdicts if v["verdict"] not in ("failed", "skipped"))
 
+    from muaudit import tracking
+
+    cl = tracking.client(ws)
+    exp = cl.get_experiment_by_name(tracking.EXPERIMENT).experiment_id
+    per_model = {r.info.run_name: r for r in cl.search_runs([exp], "tags.`muaudit.kind` = 'verdict'")}
+    assert {m: r.data.tags["muaudit.verdict"] for m, r in per_model.items()} == {v["model"]: v["verdict"] for v in verdicts}
+    assert "mlflow.source.git.commit" in per_model["finetune"].data.tags and per_model["finetune"].data.metrics
+
     from muaudit import load_audit
 
     a = load_audit(ws)

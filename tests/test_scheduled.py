@@ -3,15 +3,19 @@ one line, not a traceback."""
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import make_workspace, muaudit
+import yaml
+from conftest import ROOT, make_workspace, muaudit
 
-from flows.scheduled import LineTee, lines_to
+from flows import scheduled
+from flows.scheduled import DEPLOYMENT, LineTee, lines_to
+from muaudit.workspace import FLOW_RUN_LOG_LEVEL
 
 
 def test_line_tee_writes_through_and_logs_each_complete_line():
@@ -48,3 +52,22 @@ def test_serve_against_a_server_that_does_not_answer_is_one_line(tmp_path: Path)
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "PREFECT_API_URL: http://127.0.0.1:9/api does not answer" in result.stderr
+
+
+def test_prefect_yaml_deploys_what_serve_serves():
+    (dep,) = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    assert dep["name"] == DEPLOYMENT and dep["concurrency_limit"] == 1  # serve: limit=1
+    path, _, attr = dep["entrypoint"].partition(":")
+    assert path == "flows/scheduled.py" and getattr(scheduled, attr) is scheduled.scheduled_audit
+    assert set(dep["parameters"]) == set(inspect.signature(scheduled.scheduled_audit.fn).parameters)
+    assert dep["work_pool"]["job_variables"]["env"][FLOW_RUN_LOG_LEVEL] == "INFO"
+
+
+def test_nightly_ci_example_pulls_audits_strictly_pushes_and_keeps_the_report():
+    steps = yaml.safe_load((ROOT / "examples/ci/nightly.yml").read_text())["jobs"]["audit"]["steps"]
+    runs = [s.get("run", s.get("uses", "")) for s in steps]
+    order = [next(i for i, r in enumerate(runs) if key in r)
+             for key in ("dvc pull", "muaudit run --strict", "dvc push", "upload-artifact")]
+    assert order == sorted(order)
+    kept = [s for s in steps if "upload-artifact" in s.get("uses", "")][0]
+    assert kept["if"] == "always()" and "data/report/" in kept["with"]["path"]
