@@ -78,17 +78,20 @@ def dvc_metrics(table: pd.DataFrame, models: list[str], policy: dict) -> dict:
 
 
 def layer_curves(table: pd.DataFrame, models: list[str]) -> str:
-    """Long CSV (series, layer, value) of every per-layer column, for `dvc plots show`."""
+    """CSV (quantity, model, kind, layer, value) of every per-layer quantity, for `dvc plots show`: the
+    template .dvc/plots/layers.json draws one panel per quantity, one line per model, the band dashed."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["series", "layer", "value"])
+    w.writerow(["quantity", "model", "kind", "layer", "value"])
     for _, metric, layer, role in judged_columns(table):
         if metric == "accuracy":
             continue
+        quantity = f"{metric} ({role})" if role else metric
         for model in models:
-            w.writerow([f"{model} {metric}", layer, round(_value(table, model, metric, layer, role), 6)])
+            w.writerow([quantity, model, "model", layer, round(_value(table, model, metric, layer, role), 6)])
         for stat in ("low", "high"):
-            w.writerow([f"band {metric} {stat}", layer, round(_band(table, metric, layer, role, stat), 6)])
+            w.writerow([quantity, f"retrain band {stat}", "retrain band", layer,
+                        round(_band(table, metric, layer, role, stat), 6)])
     return buf.getvalue()
 
 

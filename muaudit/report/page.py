@@ -30,7 +30,7 @@ def judged_columns(table: pd.DataFrame) -> list[tuple[str, str, str, str]]:
             continue
         rows = table[(table.metric == metric) & (table.reference == "band") & (table.model != "retrain")]
         role = "forget" if "forget" in set(rows.role) else rows.role.iloc[0]
-        cols += [(f"{metric} {layer or ''} ({role})".replace("  ", " "), metric, layer, role)
+        cols += [(f"{metric} {layer}".strip() + (f" ({role})" if role else ""), metric, layer, role)
                  for layer in dict.fromkeys(rows[rows.role == role].layer)]
     return cols
 
