@@ -19,11 +19,11 @@ from muaudit.io import atomic_write_bytes, atomic_write_json
 from muaudit.lineage.identity import identity_html, identity_markdown, make_identity
 from muaudit.lineage.lock import read_lock
 from muaudit.lineage.manifest import artifact_hashes, build_manifest
-from muaudit.runner.records import stage_runs
 from muaudit.models.registry import default_layers
 from muaudit.report import summary_table, write_report
 from muaudit.report.controls import instrument_check
 from muaudit.report.findings import findings_html, findings_markdown
+from muaudit.report.glance import conclusion, conclusion_html, conclusion_markdown, heatmap
 from muaudit.report.page import judged_columns, render
 from muaudit.report.plots import _band, _value, histograms, metric_plots, output_vs_representation
 from muaudit.report.policy import evaluate
@@ -155,7 +155,10 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     box = instrument_check(checks)
     errors = table[table.metric == "error"]
     problems = dict(zip(errors.model, errors.label, strict=True))
-    write_report(out_dir, summary, header, above=box, problems=problems)
+    verdict_records = verdicts_json(table, params.metrics.parsed().verdict)
+    sentences = conclusion(pd.DataFrame(verdict_records, columns=["model", "verdict", "layers_outside"]), methods,
+                           checks)
+    write_report(out_dir, summary, header, above=(conclusion_markdown(sentences) + box[0], box[1]), problems=problems)
     policy_md = "\n".join(f"- **{m}**: {'pass' if o['pass'] else 'fail: ' + '; '.join(o['reasons'])}"
                           for m, o in outcome.items())
     identity = make_identity(ws, params.model_dump(), lineage["code_commit"],
@@ -163,16 +166,16 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     md = (out_dir / "report.md").read_text() + "\n" + findings_markdown(table, methods)
     md += f"\n## Policy: {'PASS' if policy['pass'] else 'FAIL'}\n\n{policy_md}\n"
     atomic_write_bytes(out_dir / "report.md", (md + "\n" + identity_markdown(identity)).encode())
-    page = render(header, table, models, policy, plots, lineage)
-    # the instrument check goes above everything else: an auditor must see first whether the metrics can be trusted
-    page = page.replace("<body>", "<body>" + box[1] + problems_html(problems), 1)
+    # the conclusion and the instrument check go first: an auditor must see at once what was found and
+    # whether the metrics can be trusted
+    page = render(header, table, models, policy, plots, lineage, top=conclusion_html(sentences) + box[1]
+                  + problems_html(problems), glance=heatmap(table, models, judged_columns(table)))
     page = page.replace("<h2>Policy</h2>", findings_html(table, methods) + "<h2>Policy</h2>", 1)
     page = page.replace("</body>", identity_html(identity) + "</body>", 1)
     atomic_write_bytes(out_dir / "index.html", page.encode())
     values = dvc_metrics(table, models, policy)
     atomic_write_json(out_dir / "metrics.json", values)
     atomic_write_bytes(out_dir / "layers.csv", layer_curves(table, models).encode())
-    verdict_records = verdicts_json(table, params.metrics.parsed().verdict)
     atomic_write_json(out_dir / "verdicts.json", verdict_records)
     if recorder is not None:  # None under MUAUDIT_NO_TRACKING
         record_in_mlflow(recorder, params, split_info, split_dir, values, verdict_records)

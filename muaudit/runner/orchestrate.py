@@ -29,9 +29,14 @@ def summary_lines(workspace: Path) -> str:
     md = workspace / "data/report/report.md"
     if not md.exists():
         return ""
-    lines = md.read_text().splitlines()
-    # headings too, so the instrument check table and the verdict table print as two labelled tables
-    return "\n".join(line for line in lines if line.startswith(("|", "## ")))
+    shown, section = [], ""
+    for line in md.read_text().splitlines():
+        section = line if line.startswith("## ") else section
+        # headings too, so the instrument check table and the verdict table print as two labelled tables;
+        # and the conclusion's sentences, which open the report
+        if line.startswith(("|", "## ")) or (section == "## Conclusion" and line.startswith("- ")):
+            shown.append(line)
+    return "\n".join(shown)
 
 
 def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "local", address: str | None = None,
