@@ -112,7 +112,14 @@ def record_in_mlflow(recorder, params: Params, split_info: dict, split_dir: str,
         model = v["model"]
         run_params = {"method": model, **(blocks.get(model) or {})}
         tags = {"muaudit.verdict": v["verdict"], "muaudit.evidence": v["evidence"][:5000]}
-        method_run(recorder, Path.cwd(), model, run_params, values.get(model, {}), tags, source="tasks.report")
+        method_run(recorder, Path.cwd(), model, run_params, mlflow_names(values.get(model, {})), tags,
+                   source="tasks.report")
+
+
+def mlflow_names(values: dict[str, float]) -> dict[str, float]:
+    """metrics.json keys (metric/layer/role) as MLflow metric names: no empty part (MLflow treats names as
+    paths, and rejects "asymmetry/block1/")."""
+    return {"/".join(part for part in key.split("/") if part): v for key, v in values.items()}
 
 
 def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, activations: str, out: str,

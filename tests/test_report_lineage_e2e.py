@@ -54,7 +54,7 @@ def check_results_as_data(ws: Path) -> None:
     assert {v["model"] for v in verdicts} == {"original", "finetune", "gradient_ascent"}
     assert all(v["evidence"] for v in verdicts if v["verdict"] not in ("failed", "skipped"))
 
-    from muaudit import tracking
+    from muaudit.runner import tracking
 
     cl = tracking.client(ws)
     exp = cl.get_experiment_by_name(tracking.EXPERIMENT).experiment_id

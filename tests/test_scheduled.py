@@ -15,7 +15,7 @@ from conftest import ROOT, make_workspace, muaudit
 
 from flows import scheduled
 from flows.scheduled import DEPLOYMENT, LineTee, lines_to
-from muaudit.workspace import FLOW_RUN_LOG_LEVEL
+from muaudit.runner.workspace import FLOW_RUN_LOG_LEVEL
 
 
 def test_line_tee_writes_through_and_logs_each_complete_line():

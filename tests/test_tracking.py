@@ -40,3 +40,10 @@ def test_runs_carry_source_tags_the_dataset_and_one_run_per_model(tmp_path: Path
     exp = cl.get_experiment_by_name(tracking.EXPERIMENT).experiment_id
     found = cl.search_runs([exp], "tags.`muaudit.kind` = 'verdict'")
     assert [r.info.run_id for r in found] == [child]
+
+
+def test_judged_values_become_valid_mlflow_metric_names():
+    from tasks.report import mlflow_names
+
+    assert mlflow_names({"asymmetry/block1/": 0.1, "cka/fc/forget": 0.5, "policy_pass": 1}) == {
+        "asymmetry/block1": 0.1, "cka/fc/forget": 0.5, "policy_pass": 1}
