@@ -82,7 +82,9 @@ def test_first_screen_shows_the_conclusion_and_the_instrument_check_at_1366x768(
     args = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chrome'}", "--window-size=1366,768"]
     dom = subprocess.run([*args, "--dump-dom", url], capture_output=True, text=True, timeout=120)
     layout = json.loads(re.search(r"data-layout=\"([^\"]+)\"", dom.stdout).group(1).replace("&quot;", '"'))
-    assert (layout["width"], layout["height"]) == (1366, 768), layout
+    # the viewport of a 1366x768 window: Chromium keeps part of the height for its own frame (625 px here),
+    # as a browser on such a screen does; the first screen is what fits in that viewport
+    assert layout["width"] == 1366 and 600 <= layout["height"] <= 768, layout
     assert layout["scroll_width"] <= layout["width"], f"the page scrolls sideways: {layout}"
     assert layout["conclusion"] <= layout["height"] and layout["check"] <= layout["height"], layout
     text = re.sub(r"<[^>]+>", " ", dom.stdout)
