@@ -19,7 +19,7 @@ def stage_runs(workspace: Path, stages: list[str]) -> dict[str, dict[str, str]]:
         return {}
     out = {}
     for name in stages:
-        runs = cl.search_runs([exp.experiment_id], f"tags.`muaudit.runner.stage` = '{name}' and attributes.status = 'FINISHED'",
+        runs = cl.search_runs([exp.experiment_id], f"tags.`muaudit.stage` = '{name}' and attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=1)
         if runs:
             r = runs[0]

@@ -169,7 +169,7 @@ def run(name: str, workspace: str | Path = ".", parent_run_id: str | None = None
     source: the entry point (mlflow.source.name), e.g. the stage's module."""
     cl = client(workspace)
     # pid and host let a later audit mark this run KILLED if its process dies without ending it (SIGKILL).
-    all_tags = {"muaudit.runner.stage": name, **source_tags(workspace, source), "muaudit.pid": str(os.getpid()),
+    all_tags = {"muaudit.stage": name, **source_tags(workspace, source), "muaudit.pid": str(os.getpid()),
                 "muaudit.host": socket.gethostname()}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id

@@ -70,7 +70,7 @@ def check_mlflow(workspace: Path, stage_names: list[str], findings: Findings) ->
         return
     unrecorded = []
     for name in stage_names:
-        runs = cl.search_runs([exp.experiment_id], f"tags.`muaudit.runner.stage` = '{name}' and attributes.status = 'FINISHED'",
+        runs = cl.search_runs([exp.experiment_id], f"tags.`muaudit.stage` = '{name}' and attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=1)
         if not runs:
             unrecorded.append(name)
