@@ -27,7 +27,7 @@ LAYERS = ["layer1", "layer2", "layer3", "layer4"]
 MEASURE = """<script>window.addEventListener('load', () => {
   const box = id => document.getElementById(id).getBoundingClientRect();
   document.body.setAttribute('data-layout', JSON.stringify({scroll_width: document.documentElement.scrollWidth,
-    width: window.innerWidth, height: window.innerHeight, conclusion: box('conclusion').bottom,
+    client_width: document.documentElement.clientWidth, width: window.innerWidth, height: window.innerHeight, conclusion: box('conclusion').bottom,
     check: box('instrument-check').bottom}));
 });</script>"""
 
@@ -59,7 +59,11 @@ def page(tmp_path: Path) -> Path:
     header = {"dataset": "synthetic (fingerprint 0123456789ab)", "scenario": "class: forget classes [0]",
               "model": "resnet18", "retrain seeds": "1, 2, 3, 4, 5"}
     policy = {"criteria": {}, "outcome": {}, "pass": True}
-    lineage = {"artifacts": [], "environment": {"device": "cpu"}, "params": {}}
+    # lineage rows as long as a real audit's: path, stage, md5, MLflow run id, commit
+    lineage = {"artifacts": [{"path": f"data/activations/model={m}/layer=layer4", "stage": f"extract_unlearn@{m}",
+                              "md5": "0123456789abcdef0123456789abcdef.dir", "mlflow_run_id": "f" * 32,
+                              "git_commit": "a" * 40 + "-dirty"} for m in METHODS],
+               "environment": {"device": "cpu"}, "params": {"unlearn": {m: {"lr": 0.01} for m in METHODS}}}
     columns = judged_columns(table)
     html = render(header, table, models, policy, [], lineage,
                   top=conclusion_html(conclusion(verdicts, METHODS, checks)) + instrument_check(checks)[1],
@@ -85,7 +89,7 @@ def test_first_screen_shows_the_conclusion_and_the_instrument_check_at_1366x768(
     # the viewport of a 1366x768 window: Chromium keeps part of the height for its own frame (625 px here),
     # as a browser on such a screen does; the first screen is what fits in that viewport
     assert layout["width"] == 1366 and 600 <= layout["height"] <= 768, layout
-    assert layout["scroll_width"] <= layout["width"], f"the page scrolls sideways: {layout}"
+    assert layout["scroll_width"] <= layout["client_width"], f"the page scrolls sideways: {layout}"
     assert layout["conclusion"] <= layout["height"] and layout["check"] <= layout["height"], layout
     text = re.sub(r"<[^>]+>", " ", dom.stdout)
     assert "8 of 12 methods forget at the output but keep a representation residue at layer4" in text

@@ -105,8 +105,8 @@ def heatmap(table: pd.DataFrame, models: list[str], columns: list[tuple[str, str
             cells += f"<td style='background:{_colour(e)}' title='{html.escape(tip)}'></td>"
         body += f"<tr><th>{html.escape(model)}</th>{cells}</tr>"
     key = ("<p class='key'>Each cell: one metric at one layer; <span style='background:#eeeeee'>&nbsp;grey&nbsp;</span> "
-           f"inside the retrain band, <span style='background:{_colour(CAP)}'>&nbsp;red&nbsp;</span> above it, "
-           f"<span style='background:{_colour(-CAP)}'>&nbsp;blue&nbsp;</span> below it, deeper with the distance "
+           f"inside the retrain band, <span style='background:{_colour(CAP)};color:#fff'>&nbsp;red&nbsp;</span> above it, "
+           f"<span style='background:{_colour(-CAP)};color:#fff'>&nbsp;blue&nbsp;</span> below it, deeper with the distance "
            f"(saturated at {CAP:g} band widths). Hover a cell for its numbers; the full table follows.</p>")
     return f"<section id='heatmap'><h2>At a glance</h2><table class='heat'><thead>{head}</thead><tbody>{body}</tbody></table>{key}</section>"
 

@@ -84,7 +84,7 @@ def render(header: dict, table: pd.DataFrame, models: list[str], policy: dict, p
         f"<h2>Policy</h2><p><code>{_e(json.dumps(policy['criteria']))}</code> — "
         f"<b>{'PASS' if policy['pass'] else 'FAIL'}</b></p><ul>{pol}</ul>"
         f"<h2>Plots</h2><div class='plots'>{figs}</div>"
-        f"<h2>Lineage</h2><dl>{env}</dl><table id='artifacts'><thead><tr><th>artifact</th><th>stage</th>"
-        f"<th>md5 (dvc.lock)</th><th>MLflow run</th><th>code commit</th></tr></thead><tbody>{arts}</tbody></table>"
+        f"<h2>Lineage</h2><dl>{env}</dl><div class='scroll'><table id='artifacts'><thead><tr><th>artifact</th><th>stage</th>"
+        f"<th>md5 (dvc.lock)</th><th>MLflow run</th><th>code commit</th></tr></thead><tbody>{arts}</tbody></table></div>"
         f"<h3>Params</h3><pre>{_e(json.dumps(lineage['params'], indent=1, sort_keys=True))}</pre>"
         "</body></html>\n")
