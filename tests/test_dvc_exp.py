@@ -14,7 +14,8 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAM
 
 
 def run(ws: Path, *cmd: str) -> subprocess.CompletedProcess:
-    out = subprocess.run(cmd, cwd=ws, capture_output=True, text=True, timeout=1800, env={**os.environ, **GIT_ENV})
+    env = {**os.environ, **GIT_ENV, "PATH": f"{BIN}:{os.environ['PATH']}"}  # stage cmds run `python`
+    out = subprocess.run(cmd, cwd=ws, capture_output=True, text=True, timeout=1800, env=env)
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     return out
 
