@@ -1,4 +1,4 @@
-"""muaudit.api: the results of an audit as pandas frames, read from the files the audit wrote."""
+"""muaudit.runner.api (load_audit): the results of an audit as pandas frames, read from the files the audit wrote."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The verdicts as data: one row per judged model with its strongest evidence (muaudit.api, verdicts.json)."""
+"""The verdicts as data: one row per judged model with its strongest evidence (load_audit, verdicts.json)."""
 
 from __future__ import annotations
 

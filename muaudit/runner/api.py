@@ -1,4 +1,5 @@
-"""Results as data: `from muaudit import load_audit; a = load_audit("path/to/workspace")`.
+"""Results as data: `from muaudit import load_audit; a = load_audit("path/to/workspace")` (muaudit/__init__
+exposes it).
 
 Everything here reads the files an audit wrote (data/metrics, data/activations, dvc.lock, MLflow); nothing
 runs a stage. The frames are plain pandas, for notebooks and scripts:
