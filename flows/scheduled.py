@@ -17,8 +17,7 @@ import httpx
 from prefect import flow, get_run_logger
 
 from flows.workers import PrefectServerError
-from muaudit.errors import BadInputError, StageFailedError
-from muaudit.runner.failures import root_cause
+from muaudit.errors import BadInputError, StageFailedError, root_cause
 from muaudit.runner.workspace import prefect_api_url
 
 DEPLOYMENT = "audit"
