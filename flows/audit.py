@@ -11,6 +11,7 @@ import contextlib
 import signal
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 
 from prefect import flow, get_run_logger, task
@@ -127,12 +128,20 @@ def stage_failure(stage: str, future) -> str:
 
 
 def announce(line: str) -> None:
-    """An error line on stderr as it is (log_prints would turn a print into an INFO log, which is dropped)
-    and in the flow run's Prefect log."""
+    """An error line on stderr, and in the flow run's Prefect log (the UI)."""
     sys.stderr.write(f"error: {line}\n")
     sys.stderr.flush()
     with contextlib.suppress(MissingContextError):  # outside a flow run (tests of the scheduler)
         get_run_logger().error(line)
+
+
+def flow_log() -> Callable[[str], None] | None:
+    """The INFO log of the current flow run, where the Prefect UI shows the progress lines (None outside a
+    flow run). muaudit.runner.workspace.prefect_env keeps these records; Prefect's own INFO chatter stays dropped."""
+    try:
+        return get_run_logger().info
+    except MissingContextError:
+        return None
 
 
 def _finished(future) -> bool:
@@ -149,7 +158,9 @@ def use_pool(pool: Executor | None, committer: Committer | None = None) -> None:
     _POOL, _COMMITTER = pool, committer
 
 
-@flow(name="audit", log_prints=True)
+# No log_prints: it turns every print into a log record instead of a line on the terminal. The lines that
+# matter are written to the terminal and logged to the flow run explicitly (flow_log, announce).
+@flow(name="audit")
 def audit(workspace: str, plan: dict, parent_run_id: str) -> dict[str, str]:
     """plan is a muaudit.runner.pipeline.Plan as a dict, so that the flow run's parameters stay plain JSON."""
     from prefect.runtime import flow_run
@@ -162,8 +173,7 @@ def audit(workspace: str, plan: dict, parent_run_id: str) -> dict[str, str]:
             workspace, stage, plan.cmds[stage], parent_run_id, flow_run_id
         )
 
-    # Scheduled runs (issue 18) can pass echo=<a Prefect logger's info> to see the same lines in the UI.
-    board = Board(plan.stages, progress_dir(workspace))
+    board = Board(plan.stages, progress_dir(workspace), echo=flow_log())
     try:
         return schedule(plan, submit, board=board)
     except BaseException as err:

@@ -20,15 +20,18 @@ from muaudit.lineage.identity import identity_html, identity_markdown, make_iden
 from muaudit.lineage.lock import read_lock
 from muaudit.lineage.manifest import artifact_hashes, build_manifest
 from muaudit.metrics import calibration
+from muaudit.models.registry import default_layers
 from muaudit.report import summary_table, write_report
 from muaudit.report.controls import instrument_check
 from muaudit.report.findings import findings_html, findings_markdown
+from muaudit.report.glance import conclusion, conclusion_html, conclusion_markdown, heatmap
 from muaudit.report.page import judged_columns, render
 from muaudit.report.plots import _band, _value, histograms, metric_plots, output_vs_representation
 from muaudit.report.policy import evaluate
 from muaudit.report.recovery import recovery_html, recovery_lines, recovery_markdown
-from muaudit.report.summary import problems_html
+from muaudit.report.summary import problems_html, summary_layer
 from muaudit.report.tuning import load_chosen, tuning_html, tuning_markdown
+from muaudit.report.verdicts import verdicts_json
 from muaudit.runner.records import stage_runs
 from muaudit.runner.stage import main_exit, run_stage
 from muaudit.runner.tracking import git_commit
@@ -78,30 +81,62 @@ def dvc_metrics(table: pd.DataFrame, models: list[str], policy: dict) -> dict:
 
 
 def layer_curves(table: pd.DataFrame, models: list[str]) -> str:
-    """Long CSV (series, layer, value) of every per-layer column, for `dvc plots show`."""
+    """CSV (quantity, model, kind, layer, value) of every per-layer quantity, for `dvc plots show`: the
+    template .dvc/plots/layers.json draws one panel per quantity, one line per model, the band dashed."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["series", "layer", "value"])
+    w.writerow(["quantity", "model", "kind", "layer", "value"])
     for _, metric, layer, role in judged_columns(table):
         if metric == "accuracy":
             continue
+        quantity = f"{metric} ({role})" if role else metric
         for model in models:
-            w.writerow([f"{model} {metric}", layer, round(_value(table, model, metric, layer, role), 6)])
+            w.writerow([quantity, model, "model", layer, round(_value(table, model, metric, layer, role), 6)])
         for stat in ("low", "high"):
-            w.writerow([f"band {metric} {stat}", layer, round(_band(table, metric, layer, role, stat), 6)])
+            w.writerow([quantity, f"retrain band {stat}", "retrain band", layer,
+                        round(_band(table, metric, layer, role, stat), 6)])
     return buf.getvalue()
 
 
+def record_in_mlflow(recorder, params: Params, split_info: dict, split_dir: str, values: dict[str, dict],
+                     verdicts: list[dict]) -> None:
+    """The dataset as the report run's input, and one run per judged model under it: the method's params,
+    its values (the keys of metrics.json) and its verdict, for MLflow's compare view."""
+    from muaudit.runner.tracking import method_run
+
+    dataset = {"name": split_info["dataset"], "digest": split_info["dataset_fingerprint"],
+               "source": params.data.path or split_info["dataset"],
+               "profile": {"fingerprint": split_info["dataset_fingerprint"], **split_info["counts"],
+                           "split_fingerprint": split_info["split_fingerprint"],
+                           "forget_set_fingerprint": forget_fingerprint(Path(split_dir))}}
+    recorder.log_dataset(**dataset)
+    blocks = params.unlearn.model_dump()
+    for v in verdicts:
+        model = v["model"]
+        run_params = {"method": model, **(blocks.get(model) or {})}
+        tags = {"muaudit.verdict": v["verdict"], "muaudit.evidence": v["evidence"][:5000]}
+        method_run(recorder, Path.cwd(), model, run_params, mlflow_names(values.get(model, {})), tags,
+                   source="tasks.report")
+
+
+def mlflow_names(values: dict[str, float]) -> dict[str, float]:
+    """metrics.json keys (metric/layer/role) as MLflow metric names: no empty part (MLflow treats names as
+    paths, and rejects "asymmetry/block1/")."""
+    return {"/".join(part for part in key.split("/") if part): v for key, v in values.items()}
+
+
 def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, activations: str, out: str,
-           tune_dir: str | None = None) -> dict:
+           tune_dir: str | None = None, recorder=None) -> dict:
     ws = Path.cwd()
     table = pq.read_table(Path(metrics_dir) / "metrics.parquet").to_pandas()
     split_info = json.loads((Path(split_dir) / "split.json").read_text())
     methods = list(params.unlearn.methods)
     models = ["original", *methods]
     vcfg = params.metrics.parsed().verdict
+    layers = params.extract.layers or default_layers(params.model.name, tuple(split_info["input_shape"]),
+                                                     split_info["num_classes"], **params.model.kwargs)
     summary = summary_table(table, [f"retrain_{s}" for s in params.retrain.seeds], methods,
-                            [*vcfg.output, *vcfg.representation])
+                            summary_layer(layers or ["logits"]), [*vcfg.output, *vcfg.representation])
     forget_desc = {"class": f"classes {params.split.forget_classes}",
                    "random": f"{params.split.forget_fraction:.0%} of train at random",
                    "ids": f"the {split_info['counts']['forget']} samples of a deletion request"}[params.split.scenario]
@@ -137,7 +172,10 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     box = instrument_check(checks)
     errors = table[table.metric == "error"]
     problems = dict(zip(errors.model, errors.label, strict=True))
-    write_report(out_dir, summary, header, above=box, problems=problems)
+    verdict_records = verdicts_json(table, params.metrics.parsed().verdict)
+    sentences = conclusion(pd.DataFrame(verdict_records, columns=["model", "verdict", "layers_outside"]), methods,
+                           checks)
+    write_report(out_dir, summary, header, above=(conclusion_markdown(sentences) + box[0], box[1]), problems=problems)
     policy_md = "\n".join(f"- **{m}**: {'pass' if o['pass'] else 'fail: ' + '; '.join(o['reasons'])}"
                           for m, o in outcome.items())
     identity = make_identity(ws, params.model_dump(), lineage["code_commit"],
@@ -148,14 +186,20 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     md += tuning_markdown(chosen, table)
     md += f"\n## Policy: {'PASS' if policy['pass'] else 'FAIL'}\n\n{policy_md}\n"
     atomic_write_bytes(out_dir / "report.md", (md + "\n" + identity_markdown(identity)).encode())
-    page = render(header, table, models, policy, plots, lineage, [*vcfg.output, *vcfg.representation])
-    # the instrument check goes above everything else: an auditor must see first whether the metrics can be trusted
-    page = page.replace("<body>", "<body>" + box[1] + problems_html(problems), 1)
+    # the conclusion and the instrument check go first: an auditor must see at once what was found and
+    # whether the metrics can be trusted
+    page = render(header, table, models, policy, plots, lineage, [*vcfg.output, *vcfg.representation],
+                  top=conclusion_html(sentences) + box[1] + problems_html(problems),
+                  glance=heatmap(table, models, judged_columns(table)))
     page = page.replace("<h2>Policy</h2>", findings_html(table, methods) + recovery_html(recovery) + "<h2>Policy</h2>", 1)
     page = page.replace("</body>", tuning_html(chosen, table) + identity_html(identity) + "</body>", 1)
     atomic_write_bytes(out_dir / "index.html", page.encode())
-    atomic_write_json(out_dir / "metrics.json", dvc_metrics(table, models, policy))
+    values = dvc_metrics(table, models, policy)
+    atomic_write_json(out_dir / "metrics.json", values)
     atomic_write_bytes(out_dir / "layers.csv", layer_curves(table, models).encode())
+    atomic_write_json(out_dir / "verdicts.json", verdict_records)
+    if recorder is not None:  # None under MUAUDIT_NO_TRACKING
+        record_in_mlflow(recorder, params, split_info, split_dir, values, verdict_records)
     verdicts = table[(table.metric == "verdict") & (table.layer == "")].set_index("model")["label"].to_dict()
     body = {"audited": header, "params": params.model_dump(), "environment": env,
             "code_commit": lineage["code_commit"], "identity": identity, "verdicts": verdicts, "policy": policy,
@@ -176,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         "report",
         argv,
         add,
-        lambda params, a, _hooks: report(params, a.metrics, a.split, a.models, a.activations, a.out, a.tune),
+        lambda params, a, hooks: report(params, a.metrics, a.split, a.models, a.activations, a.out, a.tune,
+                                        hooks.recorder),
         lambda a: [a.out],
         lambda p, a: {"policy": p.policy.model_dump()},
     )

@@ -59,3 +59,14 @@ def test_svg_charts_never_draw_nan_coordinates():
     for chart in charts:
         assert "nan" not in chart.lower() and "inf" not in chart.lower()
         assert "class='mark'" in chart  # the finite values are still drawn
+
+
+def test_fifteen_series_differ_by_colour_and_marker():
+    styles = [svg.style(k) for k in range(15)]
+    assert len(set(styles)) == 15
+    for colour in {c for c, _ in styles}:  # series that share a colour are told apart by their marker
+        shapes = [m for c, m in styles if c == colour]
+        assert len(shapes) == len(set(shapes))
+    chart = svg.band_lines("t", ["a", "b"], {f"m{k}": [0.5, 0.6] for k in range(15)}, [0.4, 0.4], [0.7, 0.7], "y")
+    assert chart.count("<polygon class='mark'") == 2 * 9 and chart.count("<rect class='mark'") == 2 * 3
+    assert chart.count("class='key'") == 15  # each legend entry shows its series' marker

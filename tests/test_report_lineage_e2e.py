@@ -4,13 +4,15 @@ chain of a metric row, verify passes untouched and names each tampering, --stric
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, muaudit
+from tests.conftest import BIN, ROOT, muaudit
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -37,6 +39,42 @@ def check_report_in_browser(ws: Path, tmp: Path) -> None:
 
     pixels = Image.open(tmp / "shot.png").convert("L").getextrema()
     assert pixels[0] < 200, "screenshot is blank"
+
+
+def check_results_as_data(ws: Path) -> None:
+    """--json, verdicts.json, load_audit and examples/explore.py on the same audit."""
+    as_json = muaudit(ws, "lineage", "data/metrics", "--model", "finetune", "--metric", "cka", "--layer", "fc",
+                      "--role", "forget", "--reference", "band", "--json")
+    record = json.loads(as_json.stdout)
+    stages = [s["stage"] for s in record["chain"]]
+    assert stages[0] == "metrics" and {"extract_unlearn@finetune", "unlearn@finetune", "split"} <= set(stages)
+    assert "unlearn@gradient_ascent" not in stages
+    assert record["dataset"]["name"] == "digits" and record["rows"][0]["model"] == "finetune"
+    assert json.loads(muaudit(ws, "status", "--json").stdout) == {"stale": []}
+    assert json.loads(muaudit(ws, "verify", "--json").stdout)["verified"] is True
+    verdicts = json.loads((ws / "data/report/verdicts.json").read_text())
+    assert {v["model"] for v in verdicts} == {"original", "finetune", "gradient_ascent"}
+    assert all(v["evidence"] for v in verdicts if v["verdict"] not in ("failed", "skipped"))
+
+    from muaudit.runner import tracking
+
+    cl = tracking.client(ws)
+    exp = cl.get_experiment_by_name(tracking.EXPERIMENT).experiment_id
+    found = cl.search_runs([exp], "tags.`muaudit.kind` = 'verdict' and attributes.status = 'FINISHED'",
+                           order_by=["attributes.start_time ASC"])
+    per_model = {r.info.run_name: r for r in found}  # the latest run of each model
+    assert {m: r.data.tags["muaudit.verdict"] for m, r in per_model.items()} == {v["model"]: v["verdict"] for v in verdicts}
+    assert "mlflow.source.git.commit" in per_model["finetune"].data.tags and per_model["finetune"].data.metrics
+
+    from muaudit import load_audit
+
+    a = load_audit(ws)
+    assert a.verdicts.set_index("model").verdict.to_dict() == {v["model"]: v["verdict"] for v in verdicts}
+    assert len(a.activations("finetune", "fc", roles=("forget",))) > 0
+    example = subprocess.run([sys.executable, str(ROOT / "examples/explore.py"), str(ws)], capture_output=True,
+                             text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert example.returncode == 0, example.stderr[-2000:]
+    assert "gradient_ascent" in example.stdout and "<- split <- digits" in example.stdout
 
 
 def edit_verdict(raw: bytes) -> bytes:
@@ -66,6 +104,7 @@ def test_report_lineage_verify_and_tampering(tiny_workspace: Path, prefect_serve
                  "← train:", "← retrain@1", "← split:", "← dataset digits", "MLflow run: ", "Prefect flow run: "):
         assert step in chain.stdout, step
     assert "unlearn@gradient_ascent" not in chain.stdout
+    check_results_as_data(ws)
 
     strict = muaudit(ws, "run", "--strict", env=env)
     assert strict.returncode == 1 and "strict: policy: finetune:" in strict.stderr

@@ -49,15 +49,17 @@ def describe(table: pd.DataFrame, r) -> str:
             f"({_eff(r.ci_low)}, {_eff(r.ci_high)}), {_p(r.p_value)}")
 
 
-def strongest(table: pd.DataFrame, model: str, n: int = 1, metrics: Iterable[str] | None = None) -> list[str]:
-    """The n strongest pieces of evidence: unmeasured quantities first, then the smallest p-values (ties: the
-    largest effect)."""
+def ranked(table: pd.DataFrame, model: str, metrics: Iterable[str] | None = None) -> pd.DataFrame:
+    """The model's judged rows, strongest evidence first: unmeasured quantities, then the smallest p-values
+    (ties: the largest effect)."""
     rows = judged_rows(table, model, metrics)
-    if rows.empty:
-        return []
     order = rows.assign(_nan=rows.p_value.isna(), _p=rows.p_value.fillna(0), _e=-rows.effect.abs().fillna(0))
-    order = order.sort_values(["_nan", "_p", "_e"], ascending=[False, True, True], kind="mergesort")
-    return [describe(table, r) for r in order.head(n).itertuples()]
+    return order.sort_values(["_nan", "_p", "_e"], ascending=[False, True, True], kind="mergesort")
+
+
+def strongest(table: pd.DataFrame, model: str, n: int = 1, metrics: Iterable[str] | None = None) -> list[str]:
+    """The n strongest pieces of evidence in plain words."""
+    return [describe(table, r) for r in ranked(table, model, metrics).head(n).itertuples()]
 
 
 def evidence(table: pd.DataFrame, model: str, metrics: Iterable[str] | None = None) -> str:

@@ -58,6 +58,15 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **kwa
     return model
 
 
+def default_layers(name: str, input_shape: tuple[int, ...], num_classes: int, **kwargs) -> list[str]:
+    """The model's `default_layers`, from a model built on the meta device (no weights are allocated)."""
+    import torch
+
+    with torch.device("meta"):
+        model = build_model(name, input_shape, num_classes, **kwargs)
+    return list(getattr(model, "default_layers", ()))
+
+
 def _user_builder(name: str) -> Builder:
     # Imported from the workspace (stages run with it on sys.path), like any Python package the user installs.
     module_name, _, attr = name.partition(":")

@@ -28,7 +28,8 @@ def instrument_check(checks: list[ControlCheck]) -> tuple[str, str]:
     )
     notes = "".join(f"<li><b>{c.control} failed</b>: {html.escape(c.explanation)}</li>" for c in failed)
     border = "#c00" if failed else "#080"
-    box = (f"<div style='border:3px solid {border};padding:0 1em 1em;margin:1em 0'><h2>Instrument check</h2>"
+    box = (f"<div id='instrument-check' style='border:3px solid {border};padding:0 1em 1em;margin:1em 0'>"
+           "<h2>Instrument check</h2>"
            f"<p>{html.escape(lead.strip('*'))}</p><table><thead><tr><th>control</th><th>kind</th><th>required</th>"
            f"<th>verdict</th><th>check</th></tr></thead><tbody>{rows}</tbody></table>"
            f"{f'<ul>{notes}</ul>' if notes else ''}</div>")

@@ -16,7 +16,11 @@ CSS = ("body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collaps
        "td,th{border:1px solid #ccc;padding:3px 7px;font-size:13px}td.in{background:#d8f3dc}"
        "td.out{background:#ffd6d6}td.pass{background:#d8f3dc}td.fail{background:#ffd6d6}"
        ".plots{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}code{font-size:12px}"
-       "dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:bold}")
+       "dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:bold}"
+       "#conclusion li{font-size:15px;margin:2px 0}.scroll{overflow-x:auto;max-width:100%}"
+       "table.heat td{width:9px;height:14px;padding:0;border:1px solid #fff}"
+       "table.heat th{font-size:11px;font-weight:normal;padding:0 4px;border:none;text-align:left;white-space:nowrap;"
+       "overflow:hidden;max-width:90px}p.key{font-size:12px;color:#555}")
 
 
 def _e(v: object) -> str:
@@ -34,7 +38,7 @@ def judged_columns(table: pd.DataFrame) -> list[tuple[str, str, str, str]]:
             continue
         rows = table[(table.metric == metric) & (table.reference == "band") & (table.model != "retrain")]
         role = "forget" if "forget" in set(rows.role) else rows.role.iloc[0]
-        cols += [(f"{metric} {layer or ''} ({role})".replace("  ", " "), metric, layer, role)
+        cols += [(f"{metric} {layer}".strip() + (f" ({role})" if role else ""), metric, layer, role)
                  for layer in dict.fromkeys(rows[rows.role == role].layer)]
     return cols
 
@@ -66,7 +70,10 @@ def verdict_table(table: pd.DataFrame, models: list[str], policy: dict, judged: 
 
 
 def render(header: dict, table: pd.DataFrame, models: list[str], policy: dict, plots: list[tuple[str, str]],
-           lineage: dict, judged: list[str] | None = None) -> str:
+           lineage: dict, judged: list[str] | None = None, top: str = "", glance: str = "") -> str:
+    """top: what an auditor must read first (the conclusion, the instrument check), right under the title;
+    glance: the heatmap, above the full verdict table (which scrolls sideways on its own when wide);
+    judged: the row metrics the verdict judges, for the evidence column."""
     meta = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in header.items())
     pol = "".join(f"<li><b>{_e(m)}</b>: {'pass' if o['pass'] else 'fail — ' + _e('; '.join(o['reasons']))}</li>"
                   for m, o in policy["outcome"].items())
@@ -78,14 +85,14 @@ def render(header: dict, table: pd.DataFrame, models: list[str], policy: dict, p
     env = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in lineage["environment"].items())
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Unlearning audit</title>"
-        f"<style>{CSS}</style></head><body><h1>Unlearning audit</h1><dl id='audited'>{meta}</dl>"
-        f"<h2>Verdicts</h2>{verdict_table(table, models, policy['outcome'], judged)}"
+        f"<style>{CSS}</style></head><body><h1>Unlearning audit</h1>{top}<dl id='audited'>{meta}</dl>{glance}"
+        f"<h2>Verdicts</h2><div class='scroll'>{verdict_table(table, models, policy['outcome'], judged)}</div>"
         "<p>Green: inside the interval a value must fall in to pass that quantity alone; red: outside it. "
         "The verdict tests every quantity at once (docs/verdict.md).</p>"
         f"<h2>Policy</h2><p><code>{_e(json.dumps(policy['criteria']))}</code> — "
         f"<b>{'PASS' if policy['pass'] else 'FAIL'}</b></p><ul>{pol}</ul>"
         f"<h2>Plots</h2><div class='plots'>{figs}</div>"
-        f"<h2>Lineage</h2><dl>{env}</dl><table id='artifacts'><thead><tr><th>artifact</th><th>stage</th>"
-        f"<th>md5 (dvc.lock)</th><th>MLflow run</th><th>code commit</th></tr></thead><tbody>{arts}</tbody></table>"
+        f"<h2>Lineage</h2><dl>{env}</dl><div class='scroll'><table id='artifacts'><thead><tr><th>artifact</th><th>stage</th>"
+        f"<th>md5 (dvc.lock)</th><th>MLflow run</th><th>code commit</th></tr></thead><tbody>{arts}</tbody></table></div>"
         f"<h3>Params</h3><pre>{_e(json.dumps(lineage['params'], indent=1, sort_keys=True))}</pre>"
         "</body></html>\n")

@@ -13,10 +13,20 @@ from muaudit.metrics.evidence import evidence
 ROLE_ACC = [("forget", "forget acc"), ("retain", "retain acc"), ("test", "test acc")]
 
 
-# (metric, layer, role, column, format): key output numbers, then the penultimate layer `fc`
-KEY = [("mia_efficacy", "logits", "forget", "MIA-eff"), ("avg_gap", "logits", "", "Avg. Gap"),
-       ("cka", "fc", "forget", "CKA fc (forget)"), ("procrustes", "fc", "forget", "Procrustes fc (forget)"),
-       ("probe", "fc", "forget", "probe fc (forget)")]
+# (metric, layer, role, column): key output numbers, then the representation at the summary layer
+OUTPUT_KEY = [("mia_efficacy", "logits", "forget", "MIA-eff"), ("avg_gap", "logits", "", "Avg. Gap")]
+REPRESENTATION_KEY = [("cka", "CKA"), ("procrustes", "Procrustes"), ("probe", "probe")]
+
+
+def key_columns(layer: str) -> list[tuple[str, str, str, str]]:
+    """The summary's columns; the representation ones at `layer`, named in their header."""
+    return OUTPUT_KEY + [(metric, layer, "forget", f"{name} {layer} (forget)") for metric, name in REPRESENTATION_KEY]
+
+
+def summary_layer(layers: list[str]) -> str:
+    """The layer the summary shows: the last extracted one before the head (the penultimate layer of the
+    model's default layers: fc for small_cnn, hidden2 for mlp, layer4 for resnet18)."""
+    return layers[-1]
 
 
 def _one(df: pd.DataFrame, **eq) -> float | None:
@@ -25,12 +35,14 @@ def _one(df: pd.DataFrame, **eq) -> float | None:
     return float(df.value.iloc[0]) if len(df) else None
 
 
-def summary_table(table: pd.DataFrame, retrain_ids: list[str], methods: list[str],
+def summary_table(table: pd.DataFrame, retrain_ids: list[str], methods: list[str], layer: str,
                   judged: list[str] | None = None) -> pd.DataFrame:
-    """One row per model judged (original and methods) plus the retrain band, as display strings;
-    judged: the row metrics the verdict judges (metrics.verdict.output + representation), for the evidence."""
+    """One row per model judged (original and methods) plus the retrain band, as display strings; the
+    representation columns at `layer` (summary_layer); judged: the row metrics the verdict judges
+    (metrics.verdict.output + representation), for the evidence."""
+    key = key_columns(layer)
     band = table[(table.model == "retrain") & (table.reference == "band")]
-    judged = table[table.reference == "band"]
+    aggregates = table[table.reference == "band"]
     acc = table[(table.metric == "accuracy") & (table.reference == "")]
     verdict = table[(table.metric == "verdict") & (table.layer == "")].set_index("model")["label"]
     layer_verdict = table[(table.metric == "verdict") & (table.layer != "")]
@@ -46,13 +58,13 @@ def summary_table(table: pd.DataFrame, retrain_ids: list[str], methods: list[str
              "strongest evidence": evidence(table, model, judged) or "–"}
         for role, col in ROLE_ACC:
             r[col] = fmt(_one(acc, model=model, role=role))
-        for metric, layer, role, col in KEY:
-            r[col] = fmt(_one(judged, model=model, metric=metric, layer=layer, role=role))
+        for metric, at, role, col in key:
+            r[col] = fmt(_one(aggregates, model=model, metric=metric, layer=at, role=role))
         rows.append(r)
     b = {"model": f"retrain band ({len(retrain_ids)} seeds)", "verdict": "", "where": "", "strongest evidence": ""}
-    for metric, layer, role, col in [("accuracy", "logits", r, c) for r, c in ROLE_ACC] + KEY:
-        lo = _one(band, metric=f"{metric}:low", layer=layer, role=role)
-        hi = _one(band, metric=f"{metric}:high", layer=layer, role=role)
+    for metric, at, role, col in [("accuracy", "logits", r, c) for r, c in ROLE_ACC] + key:
+        lo = _one(band, metric=f"{metric}:low", layer=at, role=role)
+        hi = _one(band, metric=f"{metric}:high", layer=at, role=role)
         b[col] = f"[{lo:.3f}, {hi:.3f}]" if lo is not None else "–"
     rows.append(b)
     return pd.DataFrame(rows)

@@ -12,6 +12,26 @@ import math
 W, H, PAD = 460, 260, 44
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 BAND = "#9e9e9e"
+MARKERS = ["circle", "square", "triangle", "diamond", "triangle-down"]  # with COLORS: 40 distinct series
+
+
+def style(k: int) -> tuple[str, str]:
+    """Series k's (colour, marker): colour and marker cycle with coprime lengths (8, 5), so the first 40
+    series all differ, and two series of one colour never share a marker."""
+    return COLORS[k % len(COLORS)], MARKERS[k % len(MARKERS)]
+
+
+def marker(shape: str, x: float, y: float, r: float, color: str, cls: str = "mark", inner: str = "") -> str:
+    """A data mark of the given shape centred on (x, y)."""
+    if shape == "circle":
+        return f"<circle class='{cls}' cx='{x:.1f}' cy='{y:.1f}' r='{r}' fill='{color}'>{inner}</circle>"
+    if shape == "square":
+        return (f"<rect class='{cls}' x='{x - r:.1f}' y='{y - r:.1f}' width='{2 * r}' height='{2 * r}' "
+                f"fill='{color}'>{inner}</rect>")
+    pts = {"triangle": [(0, -1.2), (1.1, 0.9), (-1.1, 0.9)], "triangle-down": [(0, 1.2), (1.1, -0.9), (-1.1, -0.9)],
+           "diamond": [(0, -1.3), (1.3, 0), (0, 1.3), (-1.3, 0)]}[shape]
+    points = " ".join(f"{x + dx * r:.1f},{y + dy * r:.1f}" for dx, dy in pts)
+    return f"<polygon class='{cls}' points='{points}' fill='{color}'>{inner}</polygon>"
 
 
 def _esc(s: object) -> str:
@@ -34,7 +54,7 @@ def _finite(*vals: float) -> bool:
     return all(v is not None and math.isfinite(v) for v in vals)
 
 
-def _frame(title: str, body: str, legend: list[tuple[str, str]], xlabel: str = "", ylabel: str = "",
+def _frame(title: str, body: str, legend: list[tuple[str, ...]], xlabel: str = "", ylabel: str = "",
            ylim: tuple[float, float] | None = None) -> str:
     axes = (f"<line x1='{PAD}' y1='{H - PAD}' x2='{W - 10}' y2='{H - PAD}' stroke='#333'/>"
             f"<line x1='{PAD}' y1='20' x2='{PAD}' y2='{H - PAD}' stroke='#333'/>")
@@ -45,8 +65,10 @@ def _frame(title: str, body: str, legend: list[tuple[str, str]], xlabel: str = "
             y = (H - PAD) - frac * (H - PAD - 20)
             ticks += f"<text x='{PAD - 4}' y='{y + 4:.1f}' font-size='10' text-anchor='end'>{v:.3g}</text>"
     leg = "".join(
-        f"<rect x='{W - 130}' y='{24 + 14 * i}' width='10' height='10' fill='{c}'/>"
-        f"<text x='{W - 116}' y='{33 + 14 * i}' font-size='10'>{_esc(n)}</text>" for i, (n, c) in enumerate(legend))
+        (f"<rect x='{W - 130}' y='{24 + 14 * i}' width='10' height='10' fill='{entry[1]}'/>" if len(entry) == 2 else
+         marker(entry[2], W - 125, 29 + 14 * i, 4, entry[1], cls="key"))
+        + f"<text x='{W - 116}' y='{33 + 14 * i}' font-size='10'>{_esc(entry[0])}</text>"
+        for i, entry in enumerate(legend))
     return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{W}' height='{H}' viewBox='0 0 {W} {H}' role='img' "
             f"aria-label='{_esc(title)}'><rect width='{W}' height='{H}' fill='#fff'/>"
             f"<text x='{W / 2}' y='14' font-size='12' text-anchor='middle' font-weight='bold'>{_esc(title)}</text>"
@@ -78,12 +100,11 @@ def band_lines(title: str, xs: list[str], series: dict[str, list[float]], low: l
                     for i, x in enumerate(xs))
     legend = [("retrain band", BAND)]
     for k, (name, ys) in enumerate(series.items()):
-        c = COLORS[k % len(COLORS)]
+        c, shape = style(k)
         pts = " ".join(f"{_sx(i, n):.1f},{_sy(v, lim):.1f}" for i, v in enumerate(ys) if math.isfinite(v))
         body += f"<polyline class='mark' points='{pts}' fill='none' stroke='{c}' stroke-width='2'/>"
-        body += "".join(f"<circle class='mark' cx='{_sx(i, n):.1f}' cy='{_sy(v, lim):.1f}' r='3' fill='{c}'/>"
-                        for i, v in enumerate(ys) if math.isfinite(v))
-        legend.append((name, c))
+        body += "".join(marker(shape, _sx(i, n), _sy(v, lim), 3.5, c) for i, v in enumerate(ys) if math.isfinite(v))
+        legend.append((name, c, shape))
     return _frame(title, body, legend, "layer", ylabel, lim)
 
 
@@ -102,11 +123,10 @@ def band_scatter(title: str, points: dict[str, tuple[float, float]], box: tuple[
             f"height='{max(y1 - y0, 2):.1f}' fill='{BAND}' fill-opacity='0.35' stroke='{BAND}'/>")
     legend = [("retrain band", BAND)]
     for k, (name, (x, y)) in enumerate(points.items()):
-        c = COLORS[k % len(COLORS)]
+        c, shape = style(k)
         if _finite(x, y):  # a failed or unmeasured model has no point, only its legend entry
-            body += (f"<circle class='mark' cx='{sx(x):.1f}' cy='{_sy(y, ylim):.1f}' r='5' fill='{c}'>"
-                     f"<title>{_esc(name)}</title></circle>")
-        legend.append((name, c))
+            body += marker(shape, sx(x), _sy(y, ylim), 5, c, inner=f"<title>{_esc(name)}</title>")
+        legend.append((name, c, shape))
     for frac in (0, 1):
         v = xlim[0] + frac * (xlim[1] - xlim[0])
         body += f"<text x='{sx(v):.1f}' y='{H - PAD + 14}' font-size='10' text-anchor='middle'>{v:.3g}</text>"

@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from muaudit import __version__
 from muaudit.errors import MuauditError
 from muaudit.runner.interrupt import MESSAGES, STOP
 
@@ -40,6 +41,10 @@ def cmd_status(args) -> int:
     ws = Path(args.workspace).resolve()
     validate_inputs(load_params(ws / "params.yaml"))
     plan = make_plan(ws)
+    if args.json:
+        _print_json({"stale": [{"stage": s, "reasons": plan.reasons.get(s, []), "upstream": plan.upstream.get(s, [])}
+                               for s in plan.stages]})
+        return 0
     if plan.empty:
         print("Nothing is stale.")
         return 0
@@ -53,6 +58,10 @@ def cmd_status(args) -> int:
 def cmd_methods(args) -> int:
     from muaudit.methods import registry
 
+    if args.json:
+        _print_json([{"name": n, "scenarios": list(registry.get(n).scenarios),
+                      "description": registry.get(n).description} for n in registry.names()])
+        return 0
     for name in registry.names():
         spec = registry.get(name)
         print(f"{name:<20} [{', '.join(spec.scenarios)}] {spec.description}")
@@ -88,9 +97,12 @@ def cmd_layers(args) -> int:
 
 
 def cmd_lineage(args) -> int:
-    from muaudit.runner.lineage import lineage
+    from muaudit.runner.lineage import lineage, lineage_records
 
     filters = {k: v for k in ("model", "reference", "metric", "layer", "role") if (v := getattr(args, k)) is not None}
+    if args.json:
+        _print_json(lineage_records(Path(args.workspace), args.path, filters))
+        return 0
     for line in lineage(Path(args.workspace), args.path, filters):
         print(line)
     return 0
@@ -100,6 +112,9 @@ def cmd_verify(args) -> int:
     from muaudit.runner.verify import verify
 
     findings = verify(Path(args.workspace), manifest=args.manifest)
+    if args.json:
+        _print_json({"verified": not findings.problems, "problems": findings.problems, "notes": findings.notes})
+        return 1 if findings.problems else 0
     for note in findings.notes:
         print(f"note: {note}")
     for problem in findings.problems:
@@ -109,6 +124,17 @@ def cmd_verify(args) -> int:
         return 1
     print("verified: every artifact matches dvc.lock" + (" and the manifest" if args.manifest else ""))
     return 0
+
+
+def _print_json(data) -> None:
+    import json
+
+    print(json.dumps(data, indent=2, default=str, allow_nan=False))
+
+
+def _json_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    return parser
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -121,6 +147,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="muaudit", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-C", "--workspace", default=".", help="workspace folder (default: current)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the stale stages of the audit and print the verdicts")
@@ -134,18 +161,18 @@ def main(argv: list[str] | None = None) -> int:
     when.add_argument("--interval", type=float, help="seconds between scheduled audits")
     _add_run_options(serve)
     serve.set_defaults(fn=cmd_serve, strict=False)
-    sub.add_parser("status", help="list the stale stages and why").set_defaults(fn=cmd_status)
-    sub.add_parser("methods", help="list the registered unlearning methods").set_defaults(fn=cmd_methods)
+    _json_option(sub.add_parser("status", help="list the stale stages and why")).set_defaults(fn=cmd_status)
+    _json_option(sub.add_parser("methods", help="list the registered unlearning methods")).set_defaults(fn=cmd_methods)
     sub.add_parser("layers", help="list the model's named layers and output shapes").set_defaults(fn=cmd_layers)
     lin = sub.add_parser("lineage", help="print the chain from an artifact or a metric row back to the dataset")
     lin.add_argument("path", help="an artifact path, e.g. data/metrics (with --model etc. for one metric row)")
     for col in ("model", "reference", "metric", "layer", "role"):
         lin.add_argument(f"--{col}", help=f"select metric rows by their {col} column")
-    lin.set_defaults(fn=cmd_lineage)
+    _json_option(lin).set_defaults(fn=cmd_lineage)
     ver = sub.add_parser("verify", help="rehash every artifact against dvc.lock, MLflow and the manifest")
     ver.add_argument("--manifest", action="store_true",
                      help="also require the manifest and check its Ed25519 signature (MUAUDIT_VERIFY_KEY)")
-    ver.set_defaults(fn=cmd_verify)
+    _json_option(ver).set_defaults(fn=cmd_verify)
     args = parser.parse_args(argv)
     stop = STOP
     previous = stop.install() if args.fn is cmd_run else {}

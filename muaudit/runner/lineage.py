@@ -51,40 +51,58 @@ def walk(stages: dict[str, LockedStage], start: LockedStage, models: set[str] | 
     return order
 
 
-def lineage(workspace: Path, target: str, filters: dict[str, str]) -> list[str]:
+def lineage_records(workspace: Path, target: str, filters: dict[str, str]) -> dict:
+    """The chain as data: {"rows": the selected metric rows, "chain": one dict per stage from target back to
+    the split (stage, outs with md5, params, code commit, MLflow run, Prefect flow run, time), "dataset"}."""
     workspace = workspace.resolve()
     stages = read_lock(workspace)
     rel = Path(target).resolve().relative_to(workspace).as_posix() if Path(target).is_absolute() else target
     start = producer(stages, rel.rstrip("/"))
     if start is None:
         raise BadInputError(f"{target}: not an output recorded in dvc.lock; expected a path under data/")
-    lines, models = [], None
+    rows, models = [], None
     if filters:
         path = workspace / rel
         files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
         if not files:
             raise BadInputError(f"{target}: no Parquet metrics table to address with --model/--metric/--layer/--role")
         rows = metric_rows(workspace, files[0], filters)
-        for r in rows:
-            lines.append("row: " + ", ".join(f"{k}={v}" for k, v in r.items()))
         named = {r["model"] for r in rows}
         band = any(r.get("reference") == "band" or r["model"] == "retrain" for r in rows)
         retrains = {m for s in stages for m in [s.split("@")[-1]] if s.startswith("retrain@")}
         models = (named - {"retrain"}) | {"original"} | ({f"retrain_{s}" for s in retrains} if band else set())
     runs = stage_runs(workspace, list(stages))
-    chain = walk(stages, start, models)
-    for i, stage in enumerate(chain):
+    chain = []
+    for stage in walk(stages, start, models):
         run = runs.get(stage.name, {})
-        outs = ", ".join(f"{o.path} md5={o.md5}" for o in stage.outs)
-        params = json.dumps(stage.params, sort_keys=True, default=str)
-        lines += [f"{'' if i == 0 else '← '}{stage.name}: {outs}",
-                  f"    params: {params}",
-                  f"    code commit: {run.get('git_commit', '(no MLflow record)')}; MLflow run: "
-                  f"{run.get('run_id', '–')}; Prefect flow run: {run.get('prefect_flow_run_id', '–')}; "
-                  f"time: {run.get('start', '–')}"]
+        chain.append({"stage": stage.name, "outs": [{"path": o.path, "md5": o.md5} for o in stage.outs],
+                      "params": stage.params, "code_commit": run.get("git_commit"),
+                      "mlflow_run_id": run.get("run_id"), "prefect_flow_run_id": run.get("prefect_flow_run_id"),
+                      "start": run.get("start")})
     # the root of the chain is the split stage; its split.json names the dataset and its fingerprint
-    split = workspace / chain[-1].outs[0].path / "split.json"
+    split = workspace / chain[-1]["outs"][0]["path"] / "split.json"
+    dataset = None
     if split.exists():
         info = json.loads(split.read_text())
-        lines.append(f"← dataset {info['dataset']}: fingerprint {info['dataset_fingerprint']}")
+        dataset = {"name": info["dataset"], "fingerprint": info["dataset_fingerprint"]}
+    return {"rows": rows, "chain": chain, "dataset": dataset}
+
+
+def lineage(workspace: Path, target: str, filters: dict[str, str]) -> list[str]:
+    record = lineage_records(workspace, target, filters)
+    lines = ["row: " + ", ".join(f"{k}={v}" for k, v in r.items()) for r in record["rows"]]
+    for i, step in enumerate(record["chain"]):
+        outs = ", ".join(f"{o['path']} md5={o['md5']}" for o in step["outs"])
+        params = json.dumps(step["params"], sort_keys=True, default=str)
+        lines += [f"{'' if i == 0 else '← '}{step['stage']}: {outs}",
+                  f"    params: {params}",
+                  f"    code commit: {_or(step['code_commit'], '(no MLflow record)')}; MLflow run: "
+                  f"{_or(step['mlflow_run_id'], '–')}; Prefect flow run: {_or(step['prefect_flow_run_id'], '–')}; "
+                  f"time: {_or(step['start'], '–')}"]
+    if record["dataset"]:
+        lines.append(f"← dataset {record['dataset']['name']}: fingerprint {record['dataset']['fingerprint']}")
     return lines
+
+
+def _or(value, missing: str):
+    return missing if value is None else value

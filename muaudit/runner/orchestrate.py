@@ -25,13 +25,18 @@ def default_workers(threads: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, threads))
 
 
-def _summary(workspace: Path) -> str:
+def summary_lines(workspace: Path) -> str:
     md = workspace / "data/report/report.md"
     if not md.exists():
         return ""
-    lines = md.read_text().splitlines()
-    # headings too, so the instrument check table and the verdict table print as two labelled tables
-    return "\n".join(line for line in lines if line.startswith(("|", "## ")))
+    shown, section = [], ""
+    for line in md.read_text().splitlines():
+        section = line if line.startswith("## ") else section
+        # headings too, so the instrument check table and the verdict table print as two labelled tables;
+        # and the conclusion's sentences, which open the report
+        if line.startswith(("|", "## ")) or (section == "## Conclusion" and line.startswith("- ")):
+            shown.append(line)
+    return "\n".join(shown)
 
 
 def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "local", address: str | None = None,
@@ -63,7 +68,7 @@ def run_audit(workspace: str | Path, workers: int | None = None, runner: str = "
         print("No report from this run: its " + " and ".join(RESULT_STAGES) + " stages did not complete"
               + (f". {earlier}" if earlier else ", and no earlier report exists."))
         return 1
-    table = _summary(ws)
+    table = summary_lines(ws)
     if table:
         print(table)
     if (ws / REPORT).exists():
@@ -129,7 +134,7 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
                 executor = machinery.enter_context(pool(str(ws), workers))
         tags = {"muaudit.kind": "audit", "muaudit.noop": str(plan.empty).lower(),
                 "muaudit.stale_stages": ",".join(plan.stages), "muaudit.runner": runner}
-        with tracking.run("audit", ws, tags=tags) as parent:
+        with tracking.run("audit", ws, tags=tags, source="muaudit run") as parent:
             if plan.empty:
                 print("Nothing is stale: every stage matches dvc.lock; no stage ran.")
                 outcome = {}
@@ -140,6 +145,7 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
                     _after_interrupt(ws)
                     raise
             current = all(outcome.get(s, "ok") == "ok" for s in RESULT_STAGES)
+            _log_dataset(parent, ws)
             parent.set_tags({"muaudit.result": "current" if current else "none"})
             parent.log_metrics({"stages_run": sum(v == "ok" for v in outcome.values()),
                                 "stages_failed": sum(v != "ok" for v in outcome.values()),
@@ -150,6 +156,17 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
                 for f in sorted(p for p in report.parent.iterdir() if p.is_file()):
                     parent.log_artifact(f, "report")
     return outcome
+
+
+def _log_dataset(parent, ws: Path) -> None:
+    """The audited dataset as the audit run's input (MLflow's Datasets column), from the split's record."""
+    import json
+
+    split = ws / "data/split/split.json"
+    if split.exists():
+        info = json.loads(split.read_text())
+        parent.log_dataset(info["dataset"], info["dataset_fingerprint"], info["dataset"],
+                           {"fingerprint": info["dataset_fingerprint"], **info["counts"]})
 
 
 def _after_interrupt(ws: Path) -> None:

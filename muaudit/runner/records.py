@@ -25,7 +25,7 @@ def stage_runs(workspace: Path, stages: list[str]) -> dict[str, dict[str, str]]:
             r = runs[0]
             out[name] = {
                 "run_id": r.info.run_id,
-                "git_commit": r.data.tags.get("git.commit", ""),
+                "git_commit": tracking.commit_of(r.data.tags),
                 "prefect_flow_run_id": r.data.tags.get("prefect.flow_run_id", "(dvc repro: none)"),
                 "start": dt.datetime.fromtimestamp(r.info.start_time / 1000, dt.UTC).isoformat(timespec="seconds"),
             }

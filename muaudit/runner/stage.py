@@ -84,7 +84,7 @@ def _run_stage(default_name, argv, add_args, body, outputs, params_of) -> tuple[
         # env.device is set at the end, from the tensors; the params only say what was asked for
         tags.update({f"env.{k}": str(v) for k, v in env.items() if k != "device"})
         tags["env.device_requested"] = env["device"]
-        with tracking.run(name, workspace, os.environ.get(PARENT_ENV), tags) as rec:
+        with tracking.run(name, workspace, os.environ.get(PARENT_ENV), tags, source=parser.prog) as rec:
             run_id = rec.run_id
             hooks.recorder = rec
             rec.log_params(params_of(params, args))

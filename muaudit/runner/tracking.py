@@ -7,6 +7,8 @@ One parent run per audit invocation, one child run per executed stage. The defau
 from __future__ import annotations
 
 import functools
+import getpass
+import json
 import os
 import socket
 import subprocess
@@ -73,6 +75,28 @@ def git_commit(workspace: str | Path = ".") -> str:
         return "unknown"
 
 
+def source_tags(workspace: str | Path, source: str) -> dict[str, str]:
+    """MLflow's own source tags (the UI shows the commit, the entry point and the user) and whether the
+    working tree had uncommitted changes."""
+    commit = git_commit(workspace)
+    return {"mlflow.source.git.commit": commit.removesuffix("-dirty"), "mlflow.source.name": source,
+            "mlflow.source.type": "LOCAL", "mlflow.user": _user(),
+            "muaudit.git.dirty": str(commit.endswith("-dirty")).lower()}
+
+
+def commit_of(tags: dict[str, str]) -> str:
+    """The code commit a run recorded, "-dirty" when the tree had changes ("" when not recorded)."""
+    sha = tags.get("mlflow.source.git.commit", "")
+    return sha + ("-dirty" if sha and tags.get("muaudit.git.dirty") == "true" else "")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (e.g. a container's arbitrary user)
+        return str(os.getuid())
+
+
 def _flatten(d: dict, prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in d.items():
@@ -128,13 +152,23 @@ class RunRecorder:
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    def log_dataset(self, name: str, digest: str, source: str, profile: dict, context: str = "audit") -> None:
+        """The dataset as a run input (MLflow's Datasets column): its name, fingerprint and sizes."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        dataset = Dataset(name=name, digest=digest[:36], source_type="local", source=source,
+                          profile=json.dumps(profile, sort_keys=True))
+        self.client.log_inputs(self.run_id, [DatasetInput(dataset, [InputTag("mlflow.data.context", context)])])
+
 
 @contextmanager
-def run(name: str, workspace: str | Path = ".", parent_run_id: str | None = None, tags: dict | None = None):
-    """Open a run (a child when parent_run_id is given); it ends FINISHED, FAILED or KILLED."""
+def run(name: str, workspace: str | Path = ".", parent_run_id: str | None = None, tags: dict | None = None,
+        source: str = "muaudit"):
+    """Open a run (a child when parent_run_id is given); it ends FINISHED, FAILED or KILLED.
+    source: the entry point (mlflow.source.name), e.g. the stage's module."""
     cl = client(workspace)
     # pid and host let a later audit mark this run KILLED if its process dies without ending it (SIGKILL).
-    all_tags = {"muaudit.stage": name, "git.commit": git_commit(workspace), "muaudit.pid": str(os.getpid()),
+    all_tags = {"muaudit.stage": name, **source_tags(workspace, source), "muaudit.pid": str(os.getpid()),
                 "muaudit.host": socket.gethostname()}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
@@ -150,6 +184,24 @@ def run(name: str, workspace: str | Path = ".", parent_run_id: str | None = None
         raise
     cl.set_terminated(recorder.run_id, status="FINISHED")
 
+
+def method_run(parent: RunRecorder, workspace: str | Path, model: str, params: dict, metrics: dict[str, float],
+               tags: dict[str, str], source: str) -> str:
+    """One finished run per judged model under parent (the report's run), with its params, values and
+    verdict, so that MLflow's compare view lines the methods up; returns its id."""
+    cl = parent.client
+    all_tags = {**source_tags(workspace, source), "mlflow.parentRunId": parent.run_id, "muaudit.kind": "verdict",
+                "muaudit.model": model, **tags}
+    created = cl.create_run(experiment_id(cl, workspace), run_name=model, tags=all_tags)
+    recorder = RunRecorder(cl, created.info.run_id)
+    try:
+        recorder.log_params(params)
+        recorder.log_metrics(metrics)
+    except BaseException:
+        cl.set_terminated(recorder.run_id, status="FAILED")
+        raise
+    cl.set_terminated(recorder.run_id, status="FINISHED")
+    return recorder.run_id
 
 
 def reap_dead_runs(workspace: str | Path = ".") -> list[str]:

@@ -42,11 +42,16 @@ def prefect_env() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # ...except the flow runs' own logger: the progress and error lines muaudit logs to a flow run (the lines
+    # `muaudit run` prints) are INFO records, and the Prefect UI shows a scheduled run's lines only if kept.
+    os.environ.setdefault(FLOW_RUN_LOG_LEVEL, "INFO")
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     for key, value in QUIET_CONSOLE.items():
         os.environ.setdefault(key, value)
 
+
+FLOW_RUN_LOG_LEVEL = "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL"  # logging.yml's loggers.prefect.flow_runs
 
 # Prefect's console handlers (the root logger's, and prefect._internal's): down to CRITICAL, so that Prefect's
 # own tracebacks never reach the terminal; muaudit prints one line per failed stage, and the records are
