@@ -138,10 +138,15 @@ def child_write(folder: str, n: int) -> None:
 
 
 def child_metrics(root: str, models: int) -> None:
+    from muaudit.metrics import registry
     from muaudit.metrics.compute import compute_metrics
 
     retrains, methods = model_ids(models)
-    table = compute_metrics(root, str(Path(root).parent / "models"), retrains, methods, scenario="class")
+    # every enabled metric that reads activations (the attacks read the attack stages' results, which a
+    # synthetic store does not have; their memory is one model's weights per stage)
+    enabled = [n for n in registry.MetricsConfig().enabled if registry.get(n).scope != "attack"]
+    table = compute_metrics(root, str(Path(root).parent / "models"), retrains, methods, {"enabled": enabled},
+                            scenario="class")
     print(f"rows={len(table)}", file=sys.stderr)
 
 

@@ -5,8 +5,8 @@ A method declares its tunable keys next to its code (`register_method(..., searc
 sets the method's own trial budget (`trials: 12`). The objective of a setting is its output gap: the mean of
 |v − v̄_R| over forget, retain and test accuracy and MIA-efficacy, measured on the tuning split, v̄_R the
 mean of the retrain seeds there (SalUn's Avg. Gap). A setting reaches the output band when each of those
-values lies in the retrain band of the tuning split, judged on the verdict's sides (retain and test accuracy
-only below). The search is Optuna's TPE with a fixed sampler seed: `search` is a pure function of the
+values lies in the interval the verdict's output test accepts on the tuning split (`band`), judged on the
+verdict's sides (retain and test accuracy only below). The search is Optuna's TPE with a fixed sampler seed: `search` is a pure function of the
 evaluation it is given and returns the trial table; the tune stage records it.
 """
 
@@ -56,13 +56,20 @@ def space(declared: dict[str, Range], override: dict | None, key: str, ints: set
     return ranges, fixed
 
 
-def band(reference: dict[str, list[float]], tolerance: float, widen: float) -> dict[str, tuple[float, float]]:
-    """Per quantity, the retrain band (the metrics' rule: [min − w, max + w], w = max(tolerance, widen·range))."""
+def band(reference: dict[str, list[float]], alpha: float, floor: float) -> dict[str, tuple[float, float]]:
+    """Per quantity, the interval a value must fall in to pass the verdict's output test at `alpha`
+    (muaudit/metrics/stats.py, docs/verdict.md): the predictive t interval of the K retrain values at level
+    alpha / len(QUANTITIES) (Bonferroni over the output family), their spread never below `floor` (the
+    accuracies' and MIA-efficacy's declared floor; forget accuracy 0 on every seed has no spread)."""
+    from scipy.stats import t as student
+
     out = {}
+    level = alpha / len(QUANTITIES)
     for q, vals in reference.items():
-        lo, hi = min(vals), max(vals)
-        w = max(tolerance, widen * (hi - lo))
-        out[q] = (lo - w, hi + w)
+        k = len(vals)
+        s = max(float(np.std(vals, ddof=1)), floor)
+        half = float(student.isf(level / 2, k - 1)) * s * math.sqrt(1 + 1 / k)
+        out[q] = (float(np.mean(vals)) - half, float(np.mean(vals)) + half)
     return out
 
 

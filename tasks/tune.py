@@ -19,6 +19,7 @@ from muaudit import tuning
 from muaudit.config import Params
 from muaudit.io import atomic_write_json, read_json
 from muaudit.methods import registry
+from muaudit.metrics.registry import judges
 from muaudit.models import build_model, load_model
 from muaudit.runner.stage import main_exit, run_stage, stage_name
 from muaudit.runtime import resolve_device
@@ -47,7 +48,8 @@ def tune(method: str, params: Params, split_dir: str, original_dir: str, referen
     trials = own_trials or unlearn.tune_trials
     cfg = params.metrics.parsed()
     reference = _reference(reference_dir, params.retrain.seeds)
-    limits = tuning.band(reference, cfg.band_tolerance, cfg.band_widen)
+    # the verdict's own floor of the output quantities (accuracy and MIA-efficacy declare the same one)
+    limits = tuning.band(reference, cfg.verdict.alpha, judges()["accuracy"].floor)
 
     data = load_split(split_dir)
     device = resolve_device(params.runtime.device)

@@ -14,12 +14,15 @@ from muaudit.methods import registry
 from muaudit.tuning import Range
 
 REFERENCE = {"forget": [0.0, 0.0, 0.0], "retain": [0.95, 0.96, 0.97], "test": [0.90, 0.92, 0.94], "mia": [1.0, 1.0, 1.0]}
-LIMITS = tuning.band(REFERENCE, tolerance=0.02, widen=1.0)
+LIMITS = tuning.band(REFERENCE, alpha=0.05, floor=0.005)
 
 
 def test_band_and_gap_known_answers():
-    assert LIMITS["forget"] == pytest.approx((-0.02, 0.02))  # zero spread: the tolerance floor
-    assert LIMITS["retain"] == pytest.approx((0.93, 0.99))  # range 0.02 widened by 1x on each side
+    # predictive t interval, K = 3, level 0.05 / 4 two-sided: t(0.99375, 2) = 8.86; half = t * s * sqrt(4/3)
+    t = 8.860
+    assert LIMITS["forget"] == pytest.approx((-t * 0.005 * math.sqrt(4 / 3), t * 0.005 * math.sqrt(4 / 3)), rel=1e-3)
+    assert LIMITS["retain"] == pytest.approx((0.96 - t * 0.01 * math.sqrt(4 / 3), 0.96 + t * 0.01 * math.sqrt(4 / 3)),
+                                             rel=1e-3)
     ideal = {"forget": 0.0, "retain": 0.96, "test": 0.92, "mia": 1.0}
     assert tuning.output_gap(ideal, REFERENCE) == pytest.approx(0.0)
     assert tuning.in_band(ideal, LIMITS)
