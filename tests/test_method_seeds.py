@@ -97,7 +97,9 @@ def test_the_method_seed_changes_the_methods_randomness(make_ctx, method, params
 
 @pytest.mark.slow
 def test_two_method_seeds_give_two_sample_klom_rows_for_every_method(tmp_path: Path):
-    ws = make_workspace(tmp_path / "ws", {**TINY, "unlearn": {**TINY["unlearn"], "extra_seeds": [1]},
+    # two seeds per method: the two-sample band needs 2 + 2 retrain seeds (muaudit/metrics/klom.py)
+    ws = make_workspace(tmp_path / "ws", {**TINY, "retrain": {"seeds": [1, 2, 3, 4]},
+                                          "unlearn": {**TINY["unlearn"], "extra_seeds": [1]},
                                           "metrics": {"enabled": ["accuracy", "klom"]}})
     done = subprocess.run([sys.executable, "-m", "dvc", "repro", "-q"], cwd=ws, capture_output=True, text=True,
                           env={**__import__("os").environ, "MUAUDIT_NO_TRACKING": "1"})
