@@ -4,8 +4,8 @@ each method's randomness, and a tiny audit whose klom rows take the two-sample p
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +21,7 @@ from muaudit.models import build_model
 from muaudit.runner import dvc_adapter
 from muaudit.runtime import configure
 from muaudit.training import seeded_model, train_classifier
-from tests.conftest import TINY, make_workspace
+from tests.conftest import BIN, TINY, make_workspace
 
 SEEDS = {"unlearn": {"extra_seeds": [1, 2]}}
 
@@ -101,8 +101,9 @@ def test_two_method_seeds_give_two_sample_klom_rows_for_every_method(tmp_path: P
     ws = make_workspace(tmp_path / "ws", {**TINY, "retrain": {"seeds": [1, 2, 3, 4]},
                                           "unlearn": {**TINY["unlearn"], "extra_seeds": [1]},
                                           "metrics": {"enabled": ["accuracy", "klom"]}})
-    done = subprocess.run([sys.executable, "-m", "dvc", "repro", "-q"], cwd=ws, capture_output=True, text=True,
-                          env={**__import__("os").environ, "MUAUDIT_NO_TRACKING": "1"})
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "MUAUDIT_NO_TRACKING": "1"}
+    done = subprocess.run([str(BIN / "dvc"), "repro", "-q"], cwd=ws, capture_output=True, text=True, env=env,
+                          timeout=1500)
     assert done.returncode == 0, done.stderr[-2000:]
     table = pd.read_parquet(ws / "data/metrics/metrics.parquet")
     methods = TINY["unlearn"]["methods"]
