@@ -39,8 +39,8 @@ def test_bad_extra_seeds_fail_in_one_line_naming_the_key(seeds, message):
 
 def test_extra_seeds_must_keep_heldout_retrain_out_of_the_band_and_not_rename_a_method():
     with pytest.raises(BadInputError, match=r"unlearn.extra_seeds: 1 makes heldout_retrain train with seed 12"):
-        parse_params({"retrain": {"seeds": [1, 12]}, "unlearn": {"methods": ["heldout_retrain"], "extra_seeds": [1]}})
-    parse_params({"retrain": {"seeds": [1, 12]}, "unlearn": {"methods": ["heldout_retrain"], "extra_seeds": [2]}})
+        parse_params({"retrain": {"seeds": [1, 2, 12]}, "unlearn": {"methods": ["heldout_retrain"], "extra_seeds": [1]}})
+    parse_params({"retrain": {"seeds": [1, 2, 12]}, "unlearn": {"methods": ["heldout_retrain"], "extra_seeds": [3]}})
     with pytest.raises(BadInputError, match=r"unlearn.methods: 'a_s1' is also the name of a method's seed run"):
         parse_params({"unlearn": {"methods": ["a", "a_s1"], "extra_seeds": [1]}}, registries=False)
     assert parse_params({}).unlearn.extra_seeds == []  # default: one seed per method
