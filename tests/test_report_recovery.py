@@ -42,6 +42,7 @@ def test_no_attack_rows_no_section():
 def _verdicts(labels: dict[str, str], klom: dict[str, str]):
     rows = [row(m, "", "", "", "verdict", float("nan"), label) for m, label in labels.items()]
     rows += [row(m, "retrain", "logits", "forget", "klom_q50", 0.1, how) for m, how in klom.items()]
+    rows += [row(m, "band", "logits", "forget", "klom_q50", 0.1) for m in klom]  # the band's copy: no label
     return to_frame(rows)
 
 

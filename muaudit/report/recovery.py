@@ -93,7 +93,7 @@ def stability_lines(table: pd.DataFrame, methods: list[str]) -> list[tuple[str, 
         else:
             parts = ", ".join(f"{label} on {n}" for label, n in counts.items())
             line = f"unstable: the verdict differs across {len(family)} method seeds ({parts})"
-        how = set(table[(table.model == m) & table.metric.str.startswith("klom_q")].label)
+        how = set(table[(table.model == m) & (table.reference == "retrain") & table.metric.str.startswith("klom_q")].label)
         if how:
             line += f"; klom: {', '.join(sorted(how))}"
         out.append((m, line))
