@@ -80,9 +80,27 @@ class UnlearnParams(BaseModel):
     tune: list[str] | None = None  # methods tuned by tune@<method>; None: every training method in `methods`
     tune_trials: int = Field(8, ge=1)  # trials per tuned method (docs/tuning.md: the measured time)
     tune_seed: int = 0  # seed of the TPE sampler
+    # The extra seeds every method also runs with, beside seed 0 (the `<method>` model): each is its own
+    # stage unlearn_seed@<method>-<seed>, model `<method>_s<seed>`. A list, not a count, because DVC's
+    # matrix iterates lists only: the issue's `method_seeds: N` is `extra_seeds: [1, ..., N-1]`.
+    extra_seeds: list[int] = []
+
+    @field_validator("extra_seeds")
+    @classmethod
+    def _extra_seeds(cls, seeds: list[int]) -> list[int]:
+        if any(s < 1 for s in seeds):
+            raise ValueError(f"unlearn.extra_seeds: {seeds} holds a seed below 1; expected seeds 1 or more "
+                             "(seed 0 is every method's own run)")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"unlearn.extra_seeds: {seeds} repeats a seed; expected distinct seeds")
+        return seeds
 
     @model_validator(mode="after")
     def _check_method_blocks(self, info: ValidationInfo) -> UnlearnParams:
+        clash = [f"{m}_s{k}" for m in self.methods for k in self.extra_seeds if f"{m}_s{k}" in self.methods]
+        if clash:
+            raise ValueError(f"unlearn.methods: '{clash[0]}' is also the name of a method's seed run "
+                             "(unlearn.extra_seeds); rename the method")
         if not _with_registries(info):
             return self
         from muaudit.methods import registry
@@ -217,6 +235,12 @@ class Params(Block):
             if seed in self.retrain.seeds:
                 raise ValueError(f"unlearn.heldout_retrain.seed: {seed} is one of retrain.seeds {self.retrain.seeds}; "
                                  "expected a seed outside the retrain band (the control must be held out)")
+            # its seed runs train with heldout_retrain.seed + the extra seed: held out too
+            inside = [k for k in self.unlearn.extra_seeds if seed + k in self.retrain.seeds]
+            if inside:
+                raise ValueError(f"unlearn.extra_seeds: {inside[0]} makes heldout_retrain train with seed "
+                                 f"{seed + inside[0]}, one of retrain.seeds {self.retrain.seeds}; expected "
+                                 "heldout_retrain.seed + every extra seed outside the retrain band")
         if _with_registries(info):
             from muaudit.metrics.stats import MAX_DETECTABLE_EFFECT, smallest_k
 
@@ -309,7 +333,8 @@ def defaults_document() -> dict[str, Any]:
     params = Params()
     doc = params.model_dump(mode="json")
     doc["unlearn"] = {"methods": list(params.unlearn.methods), "tune": params.unlearn.tune,
-                      "tune_trials": params.unlearn.tune_trials, "tune_seed": params.unlearn.tune_seed}
+                      "tune_trials": params.unlearn.tune_trials, "tune_seed": params.unlearn.tune_seed,
+                      "extra_seeds": list(params.unlearn.extra_seeds)}
     for name in methods.names():
         try:
             doc["unlearn"][name] = methods.parse(name, None)[1].model_dump(mode="json")

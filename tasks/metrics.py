@@ -18,9 +18,12 @@ from muaudit.runner.stage import main_exit, run_stage
 def metrics(metrics: MetricsParams, retrain: RetrainParams, unlearn: UnlearnParams, scenario: str,
             activations: str, models: str, out: str, attacks: str | None = None) -> dict:
     retrain_ids = [f"retrain_{s}" for s in retrain.seeds]
+    # the extra seeds' models are measured and judged like their method's own (klom reads them as one family;
+    # the report states the verdict's stability over them), but are not methods of their own in the report
+    seed_ids = [f"{m}_s{k}" for m in unlearn.methods for k in unlearn.extra_seeds]
     timings: dict[str, float] = {}
-    table = compute_metrics(activations, models, retrain_ids, list(unlearn.methods), metrics.parsed(), scenario,
-                            timings, attacks)
+    table = compute_metrics(activations, models, retrain_ids, [*unlearn.methods, *seed_ids], metrics.parsed(),
+                            scenario, timings, attacks)
     checks = check_controls(table, scenario)
     table = to_frame(table.to_dict("records") + control_rows(checks))
     arrow = pa.Table.from_pandas(table, preserve_index=False)
@@ -46,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                                   a.activations, a.models, a.out, a.attacks),
         lambda a: [a.out],
         lambda p, a: {"metrics": p.metrics.model_dump(), "retrain.seeds": p.retrain.seeds,
-                      "unlearn.methods": p.unlearn.methods, "split.scenario": p.split.scenario},
+                      "unlearn.methods": p.unlearn.methods,
+                      "unlearn.extra_seeds": p.unlearn.extra_seeds, "split.scenario": p.split.scenario},
     )
 
 

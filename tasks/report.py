@@ -28,7 +28,14 @@ from muaudit.report.glance import conclusion, conclusion_html, conclusion_markdo
 from muaudit.report.page import judged_columns, render
 from muaudit.report.plots import _band, _value, histograms, metric_plots, output_vs_representation
 from muaudit.report.policy import evaluate
-from muaudit.report.recovery import recovery_html, recovery_lines, recovery_markdown
+from muaudit.report.recovery import (
+    recovery_html,
+    recovery_lines,
+    recovery_markdown,
+    stability_html,
+    stability_lines,
+    stability_markdown,
+)
 from muaudit.report.summary import problems_html, summary_layer
 from muaudit.report.tuning import load_chosen, tuning_html, tuning_markdown
 from muaudit.report.verdicts import verdicts_json
@@ -181,9 +188,10 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     identity = make_identity(ws, params.model_dump(), lineage["code_commit"],
                              [metrics_dir, split_dir, models_dir, activations])
     recovery = recovery_lines(table, methods)
+    stability = stability_lines(table, methods)
     chosen = load_chosen(tune_dir, methods) if tune_dir else {}
     md = (out_dir / "report.md").read_text() + "\n" + findings_markdown(table, methods) + recovery_markdown(recovery)
-    md += tuning_markdown(chosen, table)
+    md += stability_markdown(stability) + tuning_markdown(chosen, table)
     md += f"\n## Policy: {'PASS' if policy['pass'] else 'FAIL'}\n\n{policy_md}\n"
     atomic_write_bytes(out_dir / "report.md", (md + "\n" + identity_markdown(identity)).encode())
     # the conclusion and the instrument check go first: an auditor must see at once what was found and
@@ -191,7 +199,8 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     page = render(header, table, models, policy, plots, lineage, [*vcfg.output, *vcfg.representation],
                   top=conclusion_html(sentences) + box[1] + problems_html(problems),
                   glance=heatmap(table, models, judged_columns(table)))
-    page = page.replace("<h2>Policy</h2>", findings_html(table, methods) + recovery_html(recovery) + "<h2>Policy</h2>", 1)
+    page = page.replace("<h2>Policy</h2>", findings_html(table, methods) + recovery_html(recovery)
+                        + stability_html(stability) + "<h2>Policy</h2>", 1)
     page = page.replace("</body>", tuning_html(chosen, table) + identity_html(identity) + "</body>", 1)
     atomic_write_bytes(out_dir / "index.html", page.encode())
     values = dvc_metrics(table, models, policy)

@@ -30,15 +30,17 @@ from muaudit.training import TrainingHooks, seeded_model
 from muaudit.tuning import applied_params, is_tuned
 from tasks.common import SplitTensors, accuracies, load_split
 
-METHOD_SEED = 0
+METHOD_SEED = 0  # the seed of every method's own run (model <method>); unlearn.extra_seeds adds others
 COLLAPSE_MARGIN = 0.05  # retain accuracy within this of chance counts as a collapsed model
 
 
 def unlearn(method: str, method_params: MethodParams, model: ModelParams, split: SplitParams,
             runtime: RuntimeParams, split_dir: str, original_dir: str, out: str,
             spec: MethodSpec | None = None, train_epochs: int | None = None,
-            hooks: TrainingHooks | None = None) -> dict:
-    """spec: pass it for user methods (params block with a target); train_epochs: for cost_vs_retrain."""
+            hooks: TrainingHooks | None = None, seed: int = METHOD_SEED) -> dict:
+    """spec: pass it for user methods (params block with a target); train_epochs: for cost_vs_retrain;
+    seed: the method's randomness (batch order, random labels, noise, new heads); an extra seed's run
+    (stage unlearn_seed) records it in model.json, the own run's sidecar stays as it was."""
     spec = spec or registry.get(method)
     hooks = hooks or TrainingHooks()
     data = load_split(split_dir)
@@ -50,7 +52,8 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
 
     base = {"method": method, "params": method_params.model_dump(), "model": model.name,
             "split_fingerprint": data.info["split_fingerprint"], "torch_version": torch.__version__,
-            "device": str(device), "threads": runtime.threads, "deterministic": runtime.deterministic}
+            "device": str(device), "threads": runtime.threads, "deterministic": runtime.deterministic,
+            **({"method_seed": seed} if seed != METHOD_SEED else {})}
     # A deletion request (ids) forgets individual samples: for methods it is the random scenario's kind.
     kind = "random" if split.scenario == "ids" else split.scenario
     if kind not in spec.scenarios:
@@ -62,7 +65,7 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
                              original_dir)
     original = original.to(device)
     tensors = SplitTensors(data, device)
-    ctx = make_context(original, tensors, data.num_classes, split, build, hooks)
+    ctx = make_context(original, tensors, data.num_classes, split, build, hooks, seed)
     x_r = ctx.x_retain
     counter = ctx.model.register_forward_pre_hook(lambda _m, args: count_forward(ctx, args))
     try:
@@ -87,16 +90,16 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
 
 
 def make_context(original, tensors: SplitTensors, num_classes: int, split: SplitParams, build,
-                 hooks: TrainingHooks) -> UnlearnContext:
+                 hooks: TrainingHooks, seed: int = METHOD_SEED) -> UnlearnContext:
     """What a method receives: the original (frozen), a seeded copy to unlearn, forget and retain as tensors
     (the tuning split included: it is part of its role). tune@<method> builds its trials' contexts here too,
     so a chosen setting reproduces in unlearn@<method> exactly."""
     x_f, y_f = tensors.rows("forget")
     x_r, y_r = tensors.rows("retain")
     ctx = UnlearnContext(
-        original=original.requires_grad_(False), model=seeded_model(lambda: copy.deepcopy(original), METHOD_SEED),
+        original=original.requires_grad_(False), model=seeded_model(lambda: copy.deepcopy(original), seed),
         x_forget=x_f, y_forget=y_f, x_retain=x_r, y_retain=y_r, num_classes=num_classes,
-        scenario=split.scenario, forget_classes=tuple(split.forget_classes), seed=METHOD_SEED,
+        scenario=split.scenario, forget_classes=tuple(split.forget_classes), seed=seed,
         build_model=build, hooks=hooks,
     )
     ctx.model.requires_grad_(True)
@@ -133,11 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--original", required=True)
         p.add_argument("--out", required=True)
         p.add_argument("--tuned", help="the setting chosen by tune@<method> (data/tune/<method>.json)")
+        p.add_argument("--seed", type=int, default=METHOD_SEED)  # an extra seed: stage unlearn_seed
 
     def body(params, a, hooks):
         return unlearn(a.method, applied_params(params.unlearn, a.method, a.tuned), params.model, params.split,
                        params.runtime, a.split, a.original, a.out, spec=params.unlearn.method_spec(a.method),
-                       train_epochs=params.train.epochs, hooks=hooks)
+                       train_epochs=params.train.epochs, hooks=hooks, seed=a.seed)
 
     return run_stage(
         "unlearn",
@@ -145,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         add,
         body,
         lambda a: [a.out],
-        lambda p, a: {"method": a.method, f"unlearn.{a.method}": applied_params(p.unlearn, a.method, a.tuned).model_dump(),
+        lambda p, a: {"method": a.method, "seed": a.seed,
+                      f"unlearn.{a.method}": applied_params(p.unlearn, a.method, a.tuned).model_dump(),
                       "tuned": is_tuned(a.tuned), "model": p.model.model_dump(), "runtime": p.runtime.model_dump()},
     )
 

@@ -59,3 +59,19 @@ def test_several_method_seeds_give_the_two_sample_kl():
     assert good["klom_q50"][1] == "kl" and not _values(rows, "good_s1")  # extra seeds judged with their family
     assert worse["klom_q50"][0] > 5 * good["klom_q50"][0]
     assert good["klom_q50"][0] <= good["klom_q90"][0] <= good["klom_q99"][0]
+
+
+def test_two_sample_band_holds_the_methods_statistic_and_needs_enough_retrain_seeds():
+    retrain = {f"retrain_{k}": 0.0 for k in range(1, 7)}
+    ok = {"good": 0.0, "good_s1": 0.0, "good_s2": 0.0}
+    bad = {"bad": 3.0, "bad_s1": 3.0, "bad_s2": 3.0}
+    rows = klom_metric(_ctx({**retrain, **ok, **bad, "original": 3.0}), KlomParams())
+    band = [_values(rows, r)["klom_q50"] for r in retrain]
+    assert {how for _, how in band} == {"kl"}  # the band is made of the same two-sample statistic
+    top = max(v for v, _ in band)
+    assert _values(rows, "good")["klom_q50"][0] <= top < _values(rows, "bad")["klom_q50"][0]
+    assert _values(rows, "original")["klom_q50"][1] == "kl-one-seed"
+    # 3 retrain seeds cannot hold a family of 3 and a reference of 2: one-sided for every model, said in the label
+    few = {f"retrain_{k}": 0.0 for k in range(1, 4)}
+    rows = klom_metric(_ctx({**few, **ok}), KlomParams())
+    assert {r["label"] for r in rows} == {"one-sided"} and _values(rows, "good")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from muaudit.metrics.table import row, to_frame
-from muaudit.report.recovery import recovery_lines, recovery_markdown
+from muaudit.report.recovery import recovery_lines, recovery_markdown, stability_lines, stability_markdown
 
 
 def _table(steps: dict[str, tuple[float, str]], refit: dict[str, float]):
@@ -37,3 +37,22 @@ def test_lines_say_recoverable_only_against_the_retrain_band():
 def test_no_attack_rows_no_section():
     assert recovery_lines(to_frame([row("a", "band", "logits", "forget", "accuracy", 1.0)]), ["a"]) == []
     assert recovery_markdown([]) == ""
+
+
+def _verdicts(labels: dict[str, str], klom: dict[str, str]):
+    rows = [row(m, "", "", "", "verdict", float("nan"), label) for m, label in labels.items()]
+    rows += [row(m, "retrain", "logits", "forget", "klom_q50", 0.1, how) for m, how in klom.items()]
+    rows += [row(m, "band", "logits", "forget", "klom_q50", 0.1) for m in klom]  # the band's copy: no label
+    return to_frame(rows)
+
+
+def test_stability_counts_the_verdicts_of_each_methods_seed_runs():
+    table = _verdicts({"a": "consistent", "a_s1": "consistent", "a_s2": "consistent",
+                       "b": "consistent", "b_s1": "not-forgotten", "b_s2": "consistent", "c": "consistent"},
+                      {"a": "kl", "b": "kl", "c": "one-sided"})
+    lines = dict(stability_lines(table, ["a", "b", "c"]))
+    assert lines["a"] == "stable: the same verdict (consistent) on 3 of 3 method seeds; klom: kl"
+    assert lines["b"] == "unstable: the verdict differs across 3 method seeds (consistent on 2, not-forgotten on 1); klom: kl"
+    assert "c" not in lines  # one seed: nothing to say about stability
+    assert "## Method seeds" in stability_markdown(list(lines.items()))
+    assert stability_lines(_verdicts({"a": "consistent"}, {}), ["a"]) == [] and stability_markdown([]) == ""

@@ -5,6 +5,9 @@ more fully (relearn or head_refit accuracy above it) than for the retrained mode
 rows' `:low`/`:high`, the predictive interval one quantity must fall in at the declared alpha
 (muaudit/metrics/band.py); effects and p-values of the same quantities are in the metrics table; the recovery curves
 against the band are drawn by the generic plots (metric relearn_curve, one point per step checkpoint).
+
+With extra method seeds (unlearn.extra_seeds), a second section states per method how stable its verdict is
+across its seed runs (models `<method>_s<seed>`) and which klom path its rows took.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import math
 
 import pandas as pd
 
+from muaudit.metrics.klom import seed_models
 from muaudit.report.plots import _band, _value
 
 
@@ -71,3 +75,42 @@ def recovery_html(lines: list[tuple[str, str]]) -> str:
     return ("<h2>Recovery attacks</h2><p>Relearning and head re-fit on every model with the same budget; the "
             "recovery curves against the retrain band are among the plots (relearn_curve).</p>"
             f"<ul id='recovery'>{items}</ul>")
+
+
+def stability_lines(table: pd.DataFrame, methods: list[str]) -> list[tuple[str, str]]:
+    """(method, line) for every method with seed runs in the table; empty with one seed per method."""
+    models = sorted(set(table.model))
+    verdict = table[(table.metric == "verdict") & (table.layer == "")].set_index("model")["label"].to_dict()
+    out = []
+    for m in methods:
+        family = seed_models(m, models)
+        if len(family) < 2:
+            continue
+        labels = [verdict.get(s, "no verdict") for s in family]
+        counts = {label: labels.count(label) for label in dict.fromkeys(labels)}
+        if len(counts) == 1:
+            line = f"stable: the same verdict ({labels[0]}) on {len(family)} of {len(family)} method seeds"
+        else:
+            parts = ", ".join(f"{label} on {n}" for label, n in counts.items())
+            line = f"unstable: the verdict differs across {len(family)} method seeds ({parts})"
+        how = set(table[(table.model == m) & (table.reference == "retrain") & table.metric.str.startswith("klom_q")].label)
+        if how:
+            line += f"; klom: {', '.join(sorted(how))}"
+        out.append((m, line))
+    return out
+
+
+def stability_markdown(lines: list[tuple[str, str]]) -> str:
+    if not lines:
+        return ""
+    body = "\n".join(f"- **{m}**: {line}" for m, line in lines)
+    return ("\n## Method seeds\n\nThe verdict of each method's own run and of its extra seed runs "
+            "(unlearn.extra_seeds, docs/attacks.md).\n\n" + body + "\n")
+
+
+def stability_html(lines: list[tuple[str, str]]) -> str:
+    if not lines:
+        return ""
+    items = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(line)}</li>" for m, line in lines)
+    return ("<h2>Method seeds</h2><p>The verdict of each method's own run and of its extra seed runs.</p>"
+            f"<ul id='method-seeds'>{items}</ul>")

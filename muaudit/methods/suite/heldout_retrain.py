@@ -33,6 +33,7 @@ class Params(MethodParams):
     control=True,
 )
 def heldout_retrain(ctx: UnlearnContext, p: Params):
-    model = seeded_model(ctx.build_model, p.seed)
-    return train_classifier(model, ctx.x_retain, ctx.y_retain, p.epochs, p.lr, p.batch_size, p.seed, p.weight_decay,
+    seed = p.seed + ctx.seed  # ctx.seed: 0 for the method's own run, the extra seed for unlearn_seed runs
+    model = seeded_model(ctx.build_model, seed)
+    return train_classifier(model, ctx.x_retain, ctx.y_retain, p.epochs, p.lr, p.batch_size, seed, p.weight_decay,
                             ctx.hooks)
