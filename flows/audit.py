@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 
-from prefect import flow, get_run_logger, task
+from prefect import Flow, flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError, TerminationSignal
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -25,24 +26,37 @@ from muaudit.runner.pipeline import Committer, Plan, commit, lock_entry_digests,
 from muaudit.runner.progress import PROGRESS_ENV, Board, progress_dir
 from muaudit.runner.stage import FLOW_RUN_ENV, PARENT_ENV
 
-_POOL: Executor | None = None  # set by use_pool(); tasks submit stage work to it
-_COMMITTER: Committer | None = None  # set by use_pool(); tasks hand their finished stage to it
-
 
 class StageFailed(RuntimeError):
     """A stage failed; the message is its one line (muaudit.runner.failures): stage, root cause, trace file."""
 
 
-@task(name="stage")
-def run_stage(workspace: str, stage: str, cmd: str, parent_run_id: str, flow_run_id: str) -> str:
+class StageWork:
+    """Where one audit's stages do their work and who records them in dvc.lock; the flow of that audit owns it.
+
+    pool: the warm worker processes a task submits its stage's work to; committer: records finished stages in
+    dvc.lock in the background. Without them (a task inside a Dask worker process) the task runs its stage,
+    and commits it, in its own process. Passed to each task explicitly, so nothing is kept in module state.
+    """
+
+    __slots__ = ("pool", "committer")
+
+    def __init__(self, pool: Executor | None = None, committer: Committer | None = None):
+        self.pool = pool
+        self.committer = committer
+
+
+# NO_CACHE: DVC decides staleness and Prefect keeps no cache of its own (nor hashes `work`, a handle on processes).
+@task(name="stage", cache_policy=NO_CACHE)
+def run_stage(work: StageWork, workspace: str, stage: str, cmd: str, parent_run_id: str, flow_run_id: str) -> str:
     from flows.workers import enter_workspace, run_in_worker
 
     env = {PARENT_ENV: parent_run_id, FLOW_RUN_ENV: flow_run_id, PROGRESS_ENV: str(progress_dir(workspace))}
-    if _COMMITTER is not None and reads_lock(cmd):
-        _COMMITTER.flush()  # its upstream stages are recorded in dvc.lock before it reads the lock
+    if work.committer is not None and reads_lock(cmd):
+        work.committer.flush()  # its upstream stages are recorded in dvc.lock before it reads the lock
     try:
-        if _POOL is not None:
-            code, run_id, failure = _POOL.submit(run_in_worker, cmd, stage, env).result()
+        if work.pool is not None:
+            code, run_id, failure = work.pool.submit(run_in_worker, cmd, stage, env).result()
         else:  # already inside a dedicated worker process (a Dask worker): run the stage here
             enter_workspace(workspace)
             code, run_id, failure = run_in_worker(cmd, stage, env)
@@ -50,8 +64,8 @@ def run_stage(workspace: str, stage: str, cmd: str, parent_run_id: str, flow_run
         raise StageFailed(failure_line(stage, err, write_trace(workspace, stage, err))) from err
     if code != 0:
         raise StageFailed(failure or f"{stage}: exited with code {code}")
-    if _COMMITTER is not None:
-        _COMMITTER.submit(stage, run_id)
+    if work.committer is not None:
+        work.committer.submit(stage, run_id)
         return stage
     errors = commit(workspace, [stage])
     if errors:
@@ -151,26 +165,29 @@ def _finished(future) -> bool:
     return wrapped.done() if wrapped is not None else future.state.is_final()
 
 
-def use_pool(pool: Executor | None, committer: Committer | None = None) -> None:
-    """Tasks of this process submit their stage work to pool and hand the finished stage to committer
-    (None: run and commit it in the task's own process, as a Dask worker does)."""
-    global _POOL, _COMMITTER
-    _POOL, _COMMITTER = pool, committer
+def audit_flow(work: StageWork | None = None) -> Flow:
+    """The `audit` flow of one audit, whose tasks hand their stage work to `work` (None: each task runs and
+    commits its stage in its own process, as in a Dask worker). Its parameters stay plain JSON for the server."""
+
+    # No log_prints: it turns every print into a log record instead of a line on the terminal. The lines that
+    # matter are written to the terminal and logged to the flow run explicitly (flow_log, announce).
+    @flow(name="audit")
+    def audit(workspace: str, plan: dict, parent_run_id: str) -> dict[str, str]:
+        """plan is a muaudit.runner.pipeline.Plan as a dict, so that the flow run's parameters stay plain JSON."""
+        return run_plan(work or StageWork(), workspace, Plan(**plan), parent_run_id)
+
+    return audit
 
 
-# No log_prints: it turns every print into a log record instead of a line on the terminal. The lines that
-# matter are written to the terminal and logged to the flow run explicitly (flow_log, announce).
-@flow(name="audit")
-def audit(workspace: str, plan: dict, parent_run_id: str) -> dict[str, str]:
-    """plan is a muaudit.runner.pipeline.Plan as a dict, so that the flow run's parameters stay plain JSON."""
+def run_plan(work: StageWork, workspace: str, plan: Plan, parent_run_id: str) -> dict[str, str]:
+    """The flow's body: submit each stale stage as a task once its upstream stages succeeded."""
     from prefect.runtime import flow_run
 
-    plan = Plan(**plan)
     flow_run_id = str(flow_run.id or "")
 
     def submit(stage: str):
         return run_stage.with_options(name=stage, task_run_name=stage).submit(
-            workspace, stage, plan.cmds[stage], parent_run_id, flow_run_id
+            work, workspace, stage, plan.cmds[stage], parent_run_id, flow_run_id
         )
 
     board = Board(plan.stages, progress_dir(workspace), echo=flow_log())

@@ -247,7 +247,7 @@ def _run_flow(ws: Path, plan, workers: int, parent_run_id: str, runner: str, add
               executor, server) -> dict[str, str]:
     from dataclasses import asdict
 
-    from flows.audit import audit, dask_runner, stages_recorded, task_runner, use_pool
+    from flows.audit import StageWork, audit_flow, dask_runner, stages_recorded, task_runner
     from flows.workers import wait_prefect_api
     from muaudit.runner.pipeline import Committer
 
@@ -255,14 +255,14 @@ def _run_flow(ws: Path, plan, workers: int, parent_run_id: str, runner: str, add
     print(f"Running {len(plan.stages)} stale stage(s) on {where}: {', '.join(plan.stages)}")
     wait_prefect_api(server)
     if runner == "dask":
-        use_pool(None)  # each stage runs, and is committed, inside the Dask worker process that got its task
-        return audit.with_options(task_runner=dask_runner(workers, address))(str(ws), asdict(plan), parent_run_id)
+        # each stage runs, and is committed, inside the Dask worker process that got its task
+        flow = audit_flow().with_options(task_runner=dask_runner(workers, address))
+        return flow(str(ws), asdict(plan), parent_run_id)
     committer = Committer(ws, on_commit=lambda run_ids: stages_recorded(str(ws), run_ids))
-    use_pool(executor, committer)
     try:
-        outcome = audit.with_options(task_runner=task_runner(workers))(str(ws), asdict(plan), parent_run_id)
+        flow = audit_flow(StageWork(executor, committer)).with_options(task_runner=task_runner(workers))
+        outcome = flow(str(ws), asdict(plan), parent_run_id)
     finally:
-        use_pool(None)
         # Every stage that finished is recorded, also when the flow was interrupted: nothing computed is lost.
         unrecorded = committer.close()
     for stage, error in unrecorded.items():
