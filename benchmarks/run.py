@@ -37,11 +37,21 @@ GPU_SECTION = gpu_section(RESULTS.read_text()) if RESULTS.exists() else ""  # me
 MEMORY_SECTION = memory_section(RESULTS.read_text()) if RESULTS.exists() else ""  # benchmarks/memory.py: kept
 
 
+def kept_section(text: str, name: str) -> str:
+    """The section between <!-- name:start --> and <!-- name:end --> ("" if none): another benchmark's, kept."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    return start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n" if start in text and end in text else ""
+
+
+# benchmarks/setup_speed.sh and benchmarks/noop.py: kept
+OTHER_SECTIONS = [kept_section(RESULTS.read_text(), n) for n in ("setup_speed", "noop")] if RESULTS.exists() else []
+
+
 def out(line: str = "") -> None:
     print(line, flush=True)
     LINES.append(line)
     # rewritten as it goes: an interrupted run keeps its rows
-    RESULTS.write_text("\n".join(LINES) + "\n" + "".join(f"\n{kept}" for kept in (GPU_SECTION, MEMORY_SECTION) if kept))
+    RESULTS.write_text("\n".join(LINES) + "\n" + "".join(f"\n{kept}" for kept in (GPU_SECTION, MEMORY_SECTION, *OTHER_SECTIONS) if kept))
 
 
 def workspace(tmp: Path, name: str, overrides: dict | None) -> Path:
