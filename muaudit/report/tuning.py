@@ -24,12 +24,13 @@ def load_chosen(tune_dir: str | Path, methods: list[str]) -> dict[str, dict]:
 
 
 def representation(table: pd.DataFrame, method: str) -> str:
-    """'inside', or 'outside at <layers>', from the verdict rows of the representation layers."""
+    """'inside', or what the verdict found at each layer that is not (residue, drift, unmeasured), from the
+    per-layer verdict rows."""
     rows = table[(table.metric == "verdict") & (table.model == method) & ~table.layer.isin(["", "output"])]
     if rows.empty:
         return "not judged"
-    outside = sorted(rows[rows.label == "outside"].layer)
-    return f"outside at {', '.join(outside)}" if outside else "inside"
+    found = rows[rows.label != "inside"].sort_values("layer")
+    return ", ".join(f"{la}: {lab}" for la, lab in zip(found.layer, found.label, strict=True)) or "inside"
 
 
 def _setting(s: dict) -> str:
