@@ -18,7 +18,7 @@ from muaudit.models import build_model, load_model
 from muaudit.runner.stage import main_exit, run_stage
 from muaudit.runtime import device_of, resolve_device
 from muaudit.training import TrainingHooks
-from tasks.common import SplitTensors, load_split
+from tasks.common import SplitTensors, load_split, model_split_out_args
 
 
 def attack(metrics: MetricsParams, model: ModelParams, split: SplitParams, runtime: RuntimeParams,
@@ -50,15 +50,10 @@ def attack(metrics: MetricsParams, model: ModelParams, split: SplitParams, runti
 
 
 def main(argv: list[str] | None = None) -> int:
-    def add(p):
-        p.add_argument("--model-dir", required=True)
-        p.add_argument("--split", required=True)
-        p.add_argument("--out", required=True)
-
     return run_stage(
         "attack",
         argv,
-        add,
+        model_split_out_args,
         lambda params, a, hooks: attack(params.metrics, params.model, params.split, params.runtime, a.model_dir,
                                         a.split, a.out, hooks),
         lambda a: [a.out],

@@ -32,3 +32,10 @@ def accuracies(model, tensors: SplitTensors) -> dict[str, float]:
 
 
 __all__ = ["SplitTensors", "accuracies", "load_split"]
+
+
+def model_split_out_args(p) -> None:
+    """The arguments of a stage that reads one model and the split and writes one output."""
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--out", required=True)

@@ -15,7 +15,7 @@ from muaudit.runner.stage import main_exit, run_stage
 from muaudit.runtime import device_of, resolve_device
 from muaudit.store import stream_model_activations
 from muaudit.training import TrainingHooks
-from tasks.common import load_split
+from tasks.common import load_split, model_split_out_args
 
 CAP_SEED = 0
 STATUS_FILE = "_status.json"  # leading underscore: Parquet dataset readers skip it
@@ -65,15 +65,10 @@ def capped_index(roles: np.ndarray, cap: int | None) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    def add(p):
-        p.add_argument("--model-dir", required=True)
-        p.add_argument("--split", required=True)
-        p.add_argument("--out", required=True)
-
     return run_stage(
         "extract",
         argv,
-        add,
+        model_split_out_args,
         lambda params, a, hooks: extract(params.extract, params.model, params.runtime, a.model_dir, a.split, a.out,
                                          hooks),
         lambda a: [a.out],

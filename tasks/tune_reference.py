@@ -12,7 +12,7 @@ from muaudit.io import atomic_write_json
 from muaudit.models import build_model, load_model
 from muaudit.runner.stage import main_exit, run_stage
 from muaudit.runtime import resolve_device
-from tasks.common import load_split
+from tasks.common import load_split, model_split_out_args
 from tasks.tune import tuning_outputs
 
 
@@ -33,15 +33,10 @@ def tune_reference(params: Params, split_dir: str, model_dir: str, out: str) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    def add(p):
-        p.add_argument("--model-dir", required=True)
-        p.add_argument("--split", required=True)
-        p.add_argument("--out", required=True)
-
     return run_stage(
         "tune_reference",
         argv,
-        add,
+        model_split_out_args,
         lambda params, a, _hooks: tune_reference(params, a.split, a.model_dir, a.out),
         lambda a: [a.out],
         lambda p, a: {"model": p.model.model_dump(), "metrics.mia_efficacy": p.metrics.parsed()

@@ -60,21 +60,29 @@ def recovery_lines(table: pd.DataFrame, methods: list[str]) -> list[tuple[str, s
     return out
 
 
-def recovery_markdown(lines: list[tuple[str, str]]) -> str:
+def _markdown(title: str, intro: str, lines: list[tuple[str, str]]) -> str:
+    """A report section of one line per method ('' without lines)."""
     if not lines:
         return ""
     body = "\n".join(f"- **{m}**: {line}" for m, line in lines)
-    return ("\n## Recovery attacks\n\nRelearning and head re-fit on every model with the same budget "
-            "(docs/attacks.md); steps to the relearn threshold against the retrained models.\n\n" + body + "\n")
+    return f"\n## {title}\n\n{intro}\n\n{body}\n"
 
 
-def recovery_html(lines: list[tuple[str, str]]) -> str:
+def _html(title: str, intro: str, anchor: str, lines: list[tuple[str, str]]) -> str:
     if not lines:
         return ""
     items = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(line)}</li>" for m, line in lines)
-    return ("<h2>Recovery attacks</h2><p>Relearning and head re-fit on every model with the same budget; the "
-            "recovery curves against the retrain band are among the plots (relearn_curve).</p>"
-            f"<ul id='recovery'>{items}</ul>")
+    return f"<h2>{title}</h2><p>{intro}</p><ul id='{anchor}'>{items}</ul>"
+
+
+def recovery_markdown(lines: list[tuple[str, str]]) -> str:
+    return _markdown("Recovery attacks", "Relearning and head re-fit on every model with the same budget "
+                     "(docs/attacks.md); steps to the relearn threshold against the retrained models.", lines)
+
+
+def recovery_html(lines: list[tuple[str, str]]) -> str:
+    return _html("Recovery attacks", "Relearning and head re-fit on every model with the same budget; the "
+                 "recovery curves against the retrain band are among the plots (relearn_curve).", "recovery", lines)
 
 
 def stability_lines(table: pd.DataFrame, methods: list[str]) -> list[tuple[str, str]]:
@@ -101,16 +109,10 @@ def stability_lines(table: pd.DataFrame, methods: list[str]) -> list[tuple[str, 
 
 
 def stability_markdown(lines: list[tuple[str, str]]) -> str:
-    if not lines:
-        return ""
-    body = "\n".join(f"- **{m}**: {line}" for m, line in lines)
-    return ("\n## Method seeds\n\nThe verdict of each method's own run and of its extra seed runs "
-            "(unlearn.extra_seeds, docs/attacks.md).\n\n" + body + "\n")
+    return _markdown("Method seeds", "The verdict of each method's own run and of its extra seed runs "
+                     "(unlearn.extra_seeds, docs/attacks.md).", lines)
 
 
 def stability_html(lines: list[tuple[str, str]]) -> str:
-    if not lines:
-        return ""
-    items = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(line)}</li>" for m, line in lines)
-    return ("<h2>Method seeds</h2><p>The verdict of each method's own run and of its extra seed runs.</p>"
-            f"<ul id='method-seeds'>{items}</ul>")
+    return _html("Method seeds", "The verdict of each method's own run and of its extra seed runs.", "method-seeds",
+                 lines)
