@@ -81,8 +81,9 @@ CASES = [
     ("class-missing-from-test", lambda a: without(a, 7, 2), "split: class 7 has no sample in test (it has 2 sample(s)"),
     ("duplicate-ids", edit_ids, f"data.path: {DATA}: sample id 'd-0017' appears 2 times (rows 17, 500); expected unique"),
     ("empty-forget-set", lambda a: without(a, 3, 0), "split.forget_classes: [3] not in the dataset's labels"),
+    # 4 forget samples minus the seeded tuning share (split.tune_fraction) leave 2 for the metrics
     ("forget-too-small-for-probe-folds", lambda a: without(a, 3, 4),
-     "split: the forget set has 3 samples; metric probe (metrics.probe) needs at least 5"),
+     "split: the forget set has 2 samples; metric probe (metrics.probe) needs at least 5"),
     ("wrong-shape", lambda a: {**a, "x": a["x"].reshape(len(a["x"]), 64)},
      f"data.path: {DATA}: samples of shape (64,) do not fit model small_cnn (small_cnn expects images"),
     ("unreadable-dtype", lambda a: {**a, "x": a["x"].astype(str)}, f"data.path: {DATA}: array x has dtype <U"),
