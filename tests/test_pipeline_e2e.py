@@ -53,11 +53,12 @@ def test_run_noop_and_one_method_change(tiny_workspace: Path, prefect_server: st
     runs = audit_runs(ws)
     stages = child_runs(ws, runs[-1].info.run_id)
     assert {"split", "train", "retrain@1", "retrain@2", "unlearn@finetune", "extract_original", "metrics",
-            "report", "attack_original", "attack_unlearn@finetune"} <= stages and len(stages) == 18
+            "report", "attack_original", "attack_unlearn@finetune", "tune@finetune", "tune_reference@1"} <= stages \
+        and len(stages) == 22  # with a tune@ per method and a tune_reference@ per seed (unlearn.tune: [] here)
     # progress, piped: a line as each stage starts and ends, with the count, the outcome and the duration
-    assert re.search(r"^\[ ?\d+/18\] train +started$", first.stdout, re.M)
-    assert re.search(r"^\[ ?\d+/18\] train +ok +\d+\.\d s$", first.stdout, re.M)
-    assert re.search(r"^\[18/18\] report +ok +\d+\.\d s$", first.stdout, re.M)
+    assert re.search(r"^\[ ?\d+/22\] train +started$", first.stdout, re.M)
+    assert re.search(r"^\[ ?\d+/22\] train +ok +\d+\.\d s$", first.stdout, re.M)
+    assert re.search(r"^\[22/22\] report +ok +\d+\.\d s$", first.stdout, re.M)
     # MLflow: the tensors' device, and the loss per epoch of a training stage
     from mlflow.tracking import MlflowClient
 
@@ -86,12 +87,13 @@ def test_run_noop_and_one_method_change(tiny_workspace: Path, prefect_server: st
     after = snapshot(ws)
     changed = {p for p in before if before[p] != after.get(p)}
     assert changed, "nothing reran"
-    reran_prefixes = ("data/models/gradient_ascent/", "data/activations/model=gradient_ascent/",
+    reran_prefixes = ("data/tune/gradient_ascent.json", "data/models/gradient_ascent/", "data/activations/model=gradient_ascent/",
                       "data/attacks/model=gradient_ascent/", "data/metrics/", "data/report/")
     assert all(p.startswith(reran_prefixes) for p in changed), sorted(changed)
     assert any(p.startswith("data/models/gradient_ascent/") for p in changed)
+    # tune@gradient_ascent reads the method's block (its search overrides live there), so it reruns too
     assert child_runs(ws, audit_runs(ws)[-1].info.run_id) == {
-        "unlearn@gradient_ascent", "extract_unlearn@gradient_ascent", "attack_unlearn@gradient_ascent", "metrics",
+        "tune@gradient_ascent", "unlearn@gradient_ascent", "extract_unlearn@gradient_ascent", "attack_unlearn@gradient_ascent", "metrics",
         "report"}
 
 
