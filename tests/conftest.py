@@ -99,7 +99,11 @@ def stop(proc: subprocess.Popen, timeout_s: float = 20) -> None:
         proc.kill()
 
 
-def muaudit(ws: Path, *args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run this checkout's CLI (python -m from the repo root, so a worktree tests its own code)."""
+def muaudit(ws: Path, *args: str, env: dict | None = None, timeout: int = 600,
+            cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run this checkout's CLI (python -m from the repo root, so a worktree tests its own code).
+
+    cwd=ws runs the workspace's own copy instead, for a test that edits the workspace's code.
+    """
     return subprocess.run([sys.executable, "-m", "muaudit.runner.cli", "-C", str(ws), *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+                          text=True, timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})

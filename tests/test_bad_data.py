@@ -121,11 +121,12 @@ def test_dvc_repro_refuses_the_same_data_at_the_split_stage(audited, tmp_path):
 
 def test_a_run_whose_metrics_fail_prints_no_verdict_table(audited, tmp_path, prefect_server):
     ws = shutil.copytree(audited, tmp_path / "ws", symlinks=True)
-    stage = ws / "tasks/metrics.py"  # the stage's code is a dvc.yaml dependency: metrics and report rerun
+    # the stage's code is a dvc.yaml dependency: metrics and report rerun, with the workspace's copy of the code
+    stage = ws / "tasks/metrics.py"
     stage.write_text(stage.read_text().replace(
         "    retrain_ids = [", '    raise ValueError("Input X contains NaN.\\nmore detail")\n    retrain_ids = [', 1))
     report = (ws / "data/report/index.html").read_bytes()
-    result = muaudit(ws, "run", "--workers", "2", env={"PREFECT_API_URL": prefect_server})
+    result = muaudit(ws, "run", "--workers", "2", env={"PREFECT_API_URL": prefect_server}, cwd=ws)
     assert result.returncode == 1, result.stderr[-3000:]
     err = result.stderr.strip().splitlines()
     assert len(err) == 2, err  # the root cause, then what failed and what it blocked
