@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: setup setup-test audit test lint clean
+.PHONY: setup setup-browser audit test test-slow test-all lint clean
 
 setup: $(STAMP)
 
@@ -35,11 +35,20 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 audit: setup
 	@$(BIN)/muaudit run
 
-# The report test opens the HTML in headless Chromium (Debian's package); installed here, never from pytest.
-setup-test:
+# The report's first-screen test (slow) opens the HTML in headless Chromium (Debian's package); installed here,
+# never from pytest.
+setup-browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-test: setup setup-test
+# The suite CI runs: every test not marked slow, one real end-to-end audit among them (docs/testing.md).
+test: setup
+	@$(BIN)/python -m pytest -m "not slow"
+
+# The end-to-end tests that run real pipelines many times over (faults, operations, tuning, the browser).
+test-slow: setup setup-browser
+	@$(BIN)/python -m pytest -m slow
+
+test-all: setup setup-browser
 	@$(BIN)/python -m pytest
 
 lint: setup

@@ -167,7 +167,7 @@ def test_dvc_remote_push_clone_pull_then_nothing_runs(audited: Path, tmp_path: P
 def test_dvc_gc_workspace_drops_superseded_artifacts(audited: Path, mlflow_server: str, prefect_server: str):
     before = cache_files(audited)
     params = yaml.safe_load((audited / "params.yaml").read_text())
-    params["unlearn"]["gradient_ascent"]["lr"] = 0.02
+    params["unlearn"]["gradient_ascent"]["lr"] = 0.0002  # half the default: unclipped ascent (#15) diverges at 0.02
     (audited / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     rerun = muaudit(audited, "run", "--workers", "2",
                     env={"MLFLOW_TRACKING_URI": mlflow_server, "PREFECT_API_URL": prefect_server})

@@ -11,7 +11,6 @@ import pytest
 import yaml
 from conftest import BIN, TINY, make_workspace, muaudit
 
-pytestmark = pytest.mark.slow
 
 
 def snapshot(ws: Path) -> dict[str, tuple[int, int]]:
@@ -40,6 +39,7 @@ def audit_runs(ws: Path):
                           order_by=["attributes.start_time ASC"], max_results=50)
 
 
+@pytest.mark.slow
 def test_run_noop_and_one_method_change(tiny_workspace: Path, prefect_server: str):
     ws = tiny_workspace
     env = {"PREFECT_API_URL": prefect_server}
@@ -97,6 +97,7 @@ def test_run_noop_and_one_method_change(tiny_workspace: Path, prefect_server: st
         "report"}
 
 
+# Not marked slow: `make test` (and so CI) runs this one real audit, both ways, on the tiny params.
 def test_muaudit_run_and_dvc_repro_make_identical_artifacts(tmp_path: Path, prefect_server: str):
     a = make_workspace(tmp_path / "a", TINY)
     b = make_workspace(tmp_path / "b", TINY)

@@ -83,7 +83,7 @@ def test_a_wide_audit_gives_a_wide_table_the_heatmap_compresses():
 
 @pytest.mark.slow
 def test_first_screen_shows_the_conclusion_and_the_instrument_check_at_1366x768(tmp_path: Path):
-    assert Path(CHROMIUM).exists(), "chromium missing: run `make setup-test` (apt-get install -y chromium)"
+    assert Path(CHROMIUM).exists(), "chromium missing: run `make setup-browser` (apt-get install -y chromium)"
     url = page(tmp_path).as_uri()
     args = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chrome'}", "--window-size=1366,768"]
     dom = subprocess.run([*args, "--dump-dom", url], capture_output=True, text=True, timeout=120)

@@ -20,7 +20,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 
 def chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    assert Path(CHROMIUM).exists(), "chromium missing: run `make setup-test` (apt-get install -y chromium)"
+    assert Path(CHROMIUM).exists(), "chromium missing: run `make setup-browser` (apt-get install -y chromium)"
     return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp / 'chrome'}", *args],
                           capture_output=True, text=True, timeout=120)
 

@@ -79,10 +79,12 @@ def lineage_records(workspace: Path, target: str, filters: dict[str, str]) -> di
                       "params": stage.params, "code_commit": run.get("git_commit"),
                       "mlflow_run_id": run.get("run_id"), "prefect_flow_run_id": run.get("prefect_flow_run_id"),
                       "start": run.get("start")})
-    # the root of the chain is the split stage; its split.json names the dataset and its fingerprint
-    split = workspace / chain[-1]["outs"][0]["path"] / "split.json"
+    # the root of the chain is the split stage (not always its last step: tune@ stages read the split directly);
+    # its split.json names the dataset and its fingerprint
+    roots = [step for step in chain if step["stage"] == "split"]
+    split = workspace / roots[0]["outs"][0]["path"] / "split.json" if roots else None
     dataset = None
-    if split.exists():
+    if split is not None and split.exists():
         info = json.loads(split.read_text())
         dataset = {"name": info["dataset"], "fingerprint": info["dataset_fingerprint"]}
     return {"rows": rows, "chain": chain, "dataset": dataset}
