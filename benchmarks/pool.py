@@ -20,22 +20,25 @@ Run it directly to fill a cache ahead of the benchmarks (in the background, nice
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
-from muaudit.config import Params, load_params
-from muaudit.extraction import extract, resolve_layers
-from muaudit.methods.suite.head_only import Params as HeadParams
-from muaudit.models import build_model, load_model, save_model
-from muaudit.runtime import configure
-from muaudit.store import write_model_activations
-from muaudit.training import batches, train_classifier
-from tasks.common import load_split
-from tasks.split import split
-from tasks.train import fit
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tasks/ is a project folder, not installed
+
+from muaudit.config import Params, load_params  # noqa: E402
+from muaudit.extraction import extract, resolve_layers  # noqa: E402
+from muaudit.methods.suite.head_only import Params as HeadParams  # noqa: E402
+from muaudit.models import build_model, load_model, save_model  # noqa: E402
+from muaudit.runtime import configure  # noqa: E402
+from muaudit.store import write_model_activations  # noqa: E402
+from muaudit.training import batches, train_classifier  # noqa: E402
+from tasks.common import load_split  # noqa: E402
+from tasks.split import split  # noqa: E402
+from tasks.train import fit  # noqa: E402
 
 
 def with_scenario(params: Params, scenario: str) -> Params:

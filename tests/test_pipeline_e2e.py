@@ -12,7 +12,6 @@ import yaml
 from conftest import BIN, TINY, make_workspace, muaudit
 
 
-
 def snapshot(ws: Path) -> dict[str, tuple[int, int]]:
     """(inode, mtime_ns) of every artifact file: unchanged means the stage did not rerun."""
     return {
