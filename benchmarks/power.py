@@ -9,14 +9,16 @@ to show the false-alarm rate at each K.
 
     nice -n 10 python benchmarks/power.py --work /tmp/pool_class --scenario class
 
-Prints one markdown table: K, grade, n, share flagged (any label but consistent), share `output-only`,
-median effect of CKA on the forget set at the penultimate judged layer.
+Prints one markdown table: K, grade, n, share flagged (any label but consistent), share `output-only`, the
+count of each label, and the median effect of CKA on the forget set at the last judged layer (NaN effects
+are counted, not hidden).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +58,8 @@ def main() -> None:
     heldout = [f"retrain_{s}" for s in SEEDS if have(f"retrain_{s}")]
     alpha = judged_config(params).verdict.alpha
     print(f"scenario={a.scenario} alpha={alpha}")
-    print("| K | model | n | flagged | output-only | median CKA effect (forget) |")
-    print("|---|---|---|---|---|---|")
+    print("| K | model | n | flagged | output-only | labels | median CKA effect (forget) |")
+    print("|---|---|---|---|---|---|---|")
     for k in a.ks:
         refs = [pool.retrain(s) for s in range(1, k + 1)]
         judged = [m for ms in graded.values() for m in ms] + [m for m in heldout if m not in refs]
@@ -73,9 +75,12 @@ def main() -> None:
             flagged = sum(verdict[m] != "consistent" for m in models)
             only = sum(verdict[m] == "output-only" for m in models)
             lo, hi = calibration.clopper_pearson(flagged, len(models))
-            med = float(np.median([effect.get(m, np.nan) for m in models]))
+            effects = np.array([effect.get(m, np.nan) for m in models])
+            med = float(np.nanmedian(effects)) if np.isfinite(effects).any() else float("nan")
+            missing = f", {int(np.isnan(effects).sum())} NaN" if np.isnan(effects).any() else ""
+            labels = ", ".join(f"{lab} {n}" for lab, n in Counter(verdict[m] for m in models).most_common())
             print(f"| {k} | {name} | {len(models)} | {flagged}/{len(models)} ({lo:.2f}-{hi:.2f}) | "
-                  f"{only}/{len(models)} | {med:.1f} ({layer}) |", flush=True)
+                  f"{only}/{len(models)} | {labels} | {med:.1f} ({layer}{missing}) |", flush=True)
 
 
 if __name__ == "__main__":
