@@ -144,7 +144,9 @@ def test_scheduled_audit_runs_and_records_a_noop(audited: Path, mlflow_server: s
             time.sleep(2)
     finally:
         stop(serve, timeout_s=30)
-    noops = server_runs(mlflow_server, "tags.`muaudit.noop` = 'true'")
+    deadline = time.time() + 120  # a background process records the no-op (muaudit.runner.noop_record)
+    while not (noops := server_runs(mlflow_server, "tags.`muaudit.noop` = 'true'")) and time.time() < deadline:
+        time.sleep(1)
     assert noops and all(r.data.tags["muaudit.stale_stages"] == "" for r in noops)
 
 

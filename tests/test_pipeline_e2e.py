@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,15 @@ def audit_runs(ws: Path):
     cl = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
     return cl.search_runs(cl.get_experiment_by_name("muaudit").experiment_id, "tags.`muaudit.kind` = 'audit'",
                           order_by=["attributes.start_time ASC"], max_results=50)
+
+
+def wait_for_runs(ws: Path, count: int, timeout_s: float = 120):
+    """The audit runs once there are count of them (the no-op's is written in the background)."""
+    deadline = time.monotonic() + timeout_s
+    while len(runs := audit_runs(ws)) < count or runs[-1].info.status == "RUNNING":
+        assert time.monotonic() < deadline, f"{len(runs)} audit runs after {timeout_s} s, expected {count}"
+        time.sleep(0.5)
+    return runs
 
 
 @pytest.mark.slow
@@ -70,8 +80,9 @@ def test_run_noop_and_one_method_change(tiny_workspace: Path, prefect_server: st
 
     noop = muaudit(ws, "run", env={"PREFECT_API_URL": "http://127.0.0.1:9/api"})  # no Prefect is needed
     assert noop.returncode == 0 and "Nothing is stale" in noop.stdout
-    runs = audit_runs(ws)
+    runs = wait_for_runs(ws, len(runs) + 1)  # a background process records the no-op (muaudit.runner.noop_record)
     assert runs[-1].data.tags["muaudit.noop"] == "true" and runs[-1].data.tags["muaudit.stale_stages"] == ""
+    assert runs[-1].info.status == "FINISHED"
     assert snapshot(ws) == before
 
     params = yaml.safe_load((ws / "params.yaml").read_text())

@@ -116,36 +116,41 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
     workers = workers or default_workers(params.runtime.threads)
     start = time.perf_counter()
     with exclusive(ws), ExitStack() as machinery:
-        _recover(ws)
+        _sweep_temps(ws)
         plan = make_plan(ws)
         remove_checkpoints_except(ws, plan.stages)  # those of recorded stages (e.g. by `dvc commit`) are spent
-        executor = server = None
-        if not plan.empty:
-            # Prefect's server and the warm workers start now, so that their start-up (4-5 s each, in
-            # processes of their own) overlaps the remaining checks and the MLflow parent run.
-            _check_runner(runner, address)
-            prefect_env()
-            from flows.workers import pool, prefect_api, prefect_logs_to
-
-            prefect_logs_to(ws / LOG_DIR / "audit.log")
-            server = machinery.enter_context(prefect_api(str(ws)))
-            validate_inputs(load_params(ws / "params.yaml"))
-            if runner == "local":
-                executor = machinery.enter_context(pool(str(ws), workers))
         tags = {"muaudit.kind": "audit", "muaudit.noop": str(plan.empty).lower(),
                 "muaudit.stale_stages": ",".join(plan.stages), "muaudit.runner": runner}
+        if plan.empty:
+            # MLflow only records that the check happened: a background process writes it (and reaps the
+            # runs of killed processes), so a no-op neither imports MLflow nor opens its store.
+            from muaudit.runner.noop_record import record_in_background
+
+            print("Nothing is stale: every stage matches dvc.lock; no stage ran.")
+            record_in_background(ws, {**tags, "muaudit.result": "current"},
+                                 {"stages_run": 0, "stages_failed": 0, "wall_time_s": time.perf_counter() - start})
+            return {}
+        _reap_dead_runs(ws)
+        executor = server = None
+        # Prefect's server and the warm workers start now, so that their start-up (4-5 s each, in
+        # processes of their own) overlaps the remaining checks and the MLflow parent run.
+        _check_runner(runner, address)
+        prefect_env()
+        from flows.workers import pool, prefect_api, prefect_logs_to
+
+        prefect_logs_to(ws / LOG_DIR / "audit.log")
+        server = machinery.enter_context(prefect_api(str(ws)))
+        validate_inputs(load_params(ws / "params.yaml"))
+        if runner == "local":
+            executor = machinery.enter_context(pool(str(ws), workers))
         with tracking.run("audit", ws, tags=tags, source="muaudit run") as parent:
-            if plan.empty:
-                print("Nothing is stale: every stage matches dvc.lock; no stage ran.")
-                outcome = {}
-            else:
-                try:
-                    outcome = _run_flow(ws, plan, workers, parent.run_id, runner, address, executor, server)
-                except BaseException:  # interrupted (muaudit.runner.interrupt), or the flow itself broke
-                    _after_interrupt(ws)
-                    raise
+            try:
+                outcome = _run_flow(ws, plan, workers, parent.run_id, runner, address, executor, server)
+            except BaseException:  # interrupted (muaudit.runner.interrupt), or the flow itself broke
+                _after_interrupt(ws)
+                raise
             current = all(outcome.get(s, "ok") == "ok" for s in RESULT_STAGES)
-            _log_dataset(parent, ws)
+            log_dataset(parent, ws)
             parent.set_tags({"muaudit.result": "current" if current else "none"})
             parent.log_metrics({"stages_run": sum(v == "ok" for v in outcome.values()),
                                 "stages_failed": sum(v != "ok" for v in outcome.values()),
@@ -158,7 +163,7 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
     return outcome
 
 
-def _log_dataset(parent, ws: Path) -> None:
+def log_dataset(parent, ws: Path) -> None:
     """The audited dataset as the audit run's input (MLflow's Datasets column), from the split's record."""
     import json
 
@@ -209,13 +214,18 @@ def _last_good_report(ws: Path) -> str | None:
             f"{written}){stale}: {where}")
 
 
-def _recover(ws: Path) -> None:
-    """Clean up after an audit that was killed: its temporaries and the MLflow runs it left RUNNING."""
+def _sweep_temps(ws: Path) -> None:
+    """Clean up after an audit that was killed: the temporaries its writers left (before DVC hashes data/)."""
     from muaudit.io import sweep_stale_temps
-    from muaudit.runner import tracking
 
     for path in sweep_stale_temps(ws / "data"):
         print(f"removed the leftover of a killed writer: {path.relative_to(ws)}")
+
+
+def _reap_dead_runs(ws: Path) -> None:
+    """Mark KILLED the MLflow runs a killed audit left RUNNING (a no-op leaves this to its background record)."""
+    from muaudit.runner import tracking
+
     if (ws / "mlflow.db").exists() or os.environ.get("MLFLOW_TRACKING_URI"):
         for run_id in tracking.reap_dead_runs(ws):
             print(f"marked MLflow run {run_id} KILLED: its process is gone")

@@ -6,6 +6,7 @@ One parent run per audit invocation, one child run per executed stage. The defau
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import getpass
 import json
@@ -46,7 +47,13 @@ def _client(uri: str):
     _quiet()
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    # The client opens the store, creating and migrating a fresh mlflow.db. A no-op's background record
+    # (muaudit.runner.noop_record) and the next audit may open it at once: one at a time, by a lock file.
+    with open(uri.removeprefix("sqlite:///") + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return MlflowClient(tracking_uri=uri)
 
 
 def experiment_id(cl, workspace: str | Path = ".") -> str:
