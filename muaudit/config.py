@@ -159,7 +159,7 @@ class ExtractParams(Block):
     @field_validator("pool")
     @classmethod
     def _pool(cls, v):
-        from muaudit.extraction import check_pool_mode
+        from muaudit.pooling import check_pool_mode
 
         for key, mode in ({"": v} if isinstance(v, str) else v).items():
             check_pool_mode(mode, "extract.pool" + (f".{key}" if key else ""))

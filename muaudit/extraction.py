@@ -4,7 +4,6 @@ H x W grid, flattened channel-major: unit c·H·W + i·W + j), so a residue with
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -13,9 +12,7 @@ from torch import nn
 from torch.nn import functional
 
 from muaudit.errors import BadInputError
-
-GLOBAL = "mean"
-GRID = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)$")
+from muaudit.pooling import GLOBAL, GRID, check_pool_mode
 
 
 def layer_names(model: nn.Module) -> list[str]:
@@ -34,12 +31,6 @@ def resolve_layers(model: nn.Module, requested: list[str] | None) -> list[str]:
                 f"expected one of {', '.join(layer_names(model))} (see `muaudit layers`)"
             )
     return [n for n in layers if n != "logits"]
-
-
-def check_pool_mode(mode: str, key: str) -> str:
-    if mode != GLOBAL and not GRID.match(mode):
-        raise BadInputError(f"{key}: '{mode}' is not a pooling; expected '{GLOBAL}' or a grid such as '2x2'")
-    return mode
 
 
 def pool_modes(layers: list[str], pool: str | dict[str, str]) -> dict[str, str]:

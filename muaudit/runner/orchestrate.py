@@ -233,9 +233,14 @@ def _reap_dead_runs(ws: Path) -> None:
 
 def _method_failures(ws: Path) -> dict[str, str]:
     """Method -> its error, for every model whose verdict is `failed`."""
+    import json
+
     path = ws / "data/metrics/metrics.parquet"
     if not path.exists():
         return {}
+    verdicts = ws / "data/report/verdicts.json"  # the same run's verdicts (RESULT_STAGES are current here)
+    if verdicts.exists() and all(v.get("verdict") != "failed" for v in json.loads(verdicts.read_text())):
+        return {}  # without reading Parquet (importing pyarrow costs a no-op 2 s)
     import pyarrow.parquet as pq
 
     t = pq.read_table(path, columns=["model", "metric", "layer", "label"]).to_pandas()
