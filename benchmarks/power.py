@@ -53,8 +53,10 @@ def main() -> None:
     def have(model_id: str) -> bool:
         return (pool.models / model_id / "model.json").exists()
 
-    graded = {t: [pool.graded(t, s) if not a.available else f"graded_{t}_{s}" for s in CONTROL_SEEDS] for t in a.grades}
-    graded = {t: [m for m in ms if have(m)] for t, ms in graded.items()}
+    # pool.graded trains a missing model, and extracts a cached model's missing activations (a killed run
+    # can leave a model without them; judged as is, it would count as a `failed`, i.e. flagged, control)
+    graded = {t: [pool.graded(t, s) for s in CONTROL_SEEDS if not a.available or have(f"graded_{t}_{s}")]
+              for t in a.grades}
     heldout = [f"retrain_{s}" for s in SEEDS if have(f"retrain_{s}")]
     alpha = judged_config(params).verdict.alpha
     print(f"scenario={a.scenario} alpha={alpha}")
