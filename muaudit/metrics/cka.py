@@ -58,7 +58,7 @@ def cka_metric(ctx, params) -> list[dict]:
     for layer in ctx.layers:
         for role in ("forget", "retain", "test"):
             for m, r in ctx.pairs():
-                _, sq_m, g_m, _ = ctx.centered(m, layer, role)
-                _, sq_r, g_r, _ = ctx.centered(r, layer, role)
+                sq_m, g_m, _ = ctx.centered_stats(m, layer, role)
+                sq_r, g_r, _ = ctx.centered_stats(r, layer, role)
                 rows.append(row(m, r, layer, role, "cka", cka_from_parts(ctx.cross(m, r, layer, role), sq_m, sq_r, g_m, g_r)))
     return rows

@@ -1,9 +1,13 @@
 """The audit context every metric function reads: models, roles, and cached matrices from the store.
 
 Caches: raw activations per (model, layer), float32 as stored; centered matrices (float32, centred in
-float64) and their row norms / Gram norms per (model, layer, role); cross products XᵀY per (model, model, layer, role), shared by
-CKA, Procrustes and the phenomena; softmax outputs per model. The metrics stage works one layer at a time
-(`focus`, then `release`), so at most one layer of every model is in memory, whatever the audit's size.
+float64) and their row norms / Gram norms per (model, layer, role); cross products XᵀY per (model, model,
+layer, role), shared by CKA and Procrustes; softmax outputs per model. The metrics stage works one layer at
+a time (`focus`, then `release`). Within a layer, the n x d matrices (raw and centered) are kept for the
+retrain references, which every pair reads, and for the last other model read (per role for the centered
+ones); another model's matrices are read again from the store when a later metric asks for them. So memory
+holds the K references' layer plus one model's, not every model's: at 60,000 samples x 512 units x 20
+models that is 2 x 5 + 2 float32 copies instead of 2 x 20 (benchmarks/results.md, memory).
 """
 
 from __future__ import annotations
@@ -64,6 +68,9 @@ class Context:
         self.layers = sorted(name for name in self.store.layers(self.retrain_ids[0]) if name != "logits")
         self._raw: dict = {}
         self._cent: dict = {}
+        self._stats: dict = {}  # (model, layer, role) -> (squared row norms, ‖XᵀX‖_F², ‖X‖_F²), every model
+        self._last_raw: tuple | None = None  # ((model, layer), matrix) of the last model that is not a reference
+        self._last_cent: dict = {}  # role -> ((model, layer, role), entry), likewise
         self._cross: dict = {}
         self._probs: dict = {}
         self._memo: dict = {}
@@ -84,28 +91,55 @@ class Context:
     def _read(self, model: str, layer: str):
         return self.store.read(model, layer)
 
+    def _kept(self, model: str, layer: str) -> bool:
+        """Whether a matrix of this model stays cached for the layer: the references' and the (small) logits."""
+        return model in self.retrain_ids or layer == "logits"
+
     def raw(self, model: str, layer: str) -> np.ndarray:
         key = (model, layer)
         self.reading = key
-        if key not in self._raw:
-            meta, x = self._read(model, layer)
-            if hasattr(self, "sample_ids") and not np.array_equal(meta["sample_id"].to_numpy(), self.sample_ids):
-                raise ValueError(f"activations of {model} at {layer} cover different samples than {self.retrain_ids[0]}")
-            self._raw[key] = np.asarray(x, np.float32)
-        return self._raw[key]
+        if key in self._raw:
+            return self._raw[key]
+        if self._last_raw is not None and self._last_raw[0] == key:
+            return self._last_raw[1]
+        meta, x = self._read(model, layer)
+        if hasattr(self, "sample_ids") and not np.array_equal(meta["sample_id"].to_numpy(), self.sample_ids):
+            raise ValueError(f"activations of {model} at {layer} cover different samples than {self.retrain_ids[0]}")
+        x = np.asarray(x, np.float32)
+        if self._kept(model, layer):
+            self._raw[key] = x
+        else:
+            self._last_raw = (key, x)
+        return x
 
     def centered(self, model: str, layer: str, role: str) -> tuple[np.ndarray, np.ndarray, float, float]:
         """(X centered over the role's samples, squared row norms, ‖XᵀX‖_F², ‖X‖_F²)."""
         key = (model, layer, role)
-        if key not in self._cent:
-            x = self.raw(model, layer)[self.mask(role)].astype(np.float64)
-            x = x - x.mean(0)
-            sq = np.einsum("ij,ij->i", x, x)
-            gram = x.T @ x
-            # Kept as float32 (the store's precision): every model's roles of a layer are cached together, and
-            # float64 copies of them would double the stage's peak memory. Products are accumulated in float64.
-            self._cent[key] = (x.astype(np.float32), sq, float(np.sum(gram * gram)), float(sq.sum()))
-        return self._cent[key]
+        if key in self._cent:
+            return self._cent[key]
+        last = self._last_cent.get(role)
+        if last is not None and last[0] == key:
+            return last[1]
+        x = self.raw(model, layer)[self.mask(role)].astype(np.float64)
+        x = x - x.mean(0)
+        sq = np.einsum("ij,ij->i", x, x)
+        gram = x.T @ x
+        # Kept as float32 (the store's precision), products accumulated in float64: float64 copies of the
+        # cached matrices would double the stage's peak memory.
+        entry = (x.astype(np.float32), sq, float(np.sum(gram * gram)), float(sq.sum()))
+        self._stats[key] = entry[1:]
+        if self._kept(model, layer):
+            self._cent[key] = entry
+        else:
+            self._last_cent[role] = (key, entry)
+        return entry
+
+    def centered_stats(self, model: str, layer: str, role: str) -> tuple[np.ndarray, float, float]:
+        """(squared row norms, ‖XᵀX‖_F², ‖X‖_F²) of the role-centered matrix, kept for every model."""
+        key = (model, layer, role)
+        if key not in self._stats:
+            self.centered(model, layer, role)
+        return self._stats[key]
 
     def cross(self, a: str, b: str, layer: str, role: str) -> np.ndarray:
         """XₐᵀX_b of the role-centered matrices (d_a x d_b); computed once per unordered pair."""
@@ -131,6 +165,8 @@ class Context:
         """Drop every cached matrix of `layer` (the softmax outputs stay)."""
         self._raw = {k: v for k, v in self._raw.items() if k[1] != layer}
         self._cent = {k: v for k, v in self._cent.items() if k[1] != layer}
+        self._stats = {k: v for k, v in self._stats.items() if k[1] != layer}
+        self._last_raw, self._last_cent = None, {}
         self._cross = {k: v for k, v in self._cross.items() if k[2] != layer}
         self._memo = {k: v for k, v in self._memo.items() if layer not in k}
 

@@ -43,6 +43,6 @@ def procrustes_metric(ctx, params) -> list[dict]:
     for layer in ctx.layers:
         for role in ("forget", "retain", "test"):
             for m, r in ctx.pairs():
-                fx, fy = ctx.centered(m, layer, role)[3], ctx.centered(r, layer, role)[3]
+                fx, fy = ctx.centered_stats(m, layer, role)[2], ctx.centered_stats(r, layer, role)[2]
                 rows.append(row(m, r, layer, role, "procrustes", procrustes_from_cross(ctx.cross(m, r, layer, role), fx, fy)))
     return rows
