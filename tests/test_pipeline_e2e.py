@@ -48,7 +48,8 @@ def wait_for_runs(ws: Path, count: int, timeout_s: float = 120):
     return runs
 
 
-@pytest.mark.slow
+# Not marked slow: `make test` (and so CI) runs this one real audit on the tiny params: a run, `dvc status`
+# agreeing that nothing is stale, a no-op, and a one-method change rerunning only that method's stages.
 def test_run_noop_and_one_method_change(tiny_workspace: Path, prefect_server: str):
     ws = tiny_workspace
     env = {"PREFECT_API_URL": prefect_server}
@@ -107,7 +108,7 @@ def test_run_noop_and_one_method_change(tiny_workspace: Path, prefect_server: st
         "report"}
 
 
-# Not marked slow: `make test` (and so CI) runs this one real audit, both ways, on the tiny params.
+@pytest.mark.slow  # dvc repro runs each stage in a fresh process: 4-9 min on 2 cores
 def test_muaudit_run_and_dvc_repro_make_identical_artifacts(tmp_path: Path, prefect_server: str):
     a = make_workspace(tmp_path / "a", TINY)
     b = make_workspace(tmp_path / "b", TINY)
