@@ -196,7 +196,6 @@ def _encode(obj, key: str, tensors: dict[str, torch.Tensor]):
 
 
 def _decode(node, tensors: dict[str, torch.Tensor]):
-
     if "tensor" in node:
         return tensors[node["tensor"]]
     if "ndarray" in node:

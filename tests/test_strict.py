@@ -1,5 +1,5 @@
 """The checks after an audit (muaudit/runner/strict.py, orchestrate._method_failures) read the report's
-small JSON files when they can and the metrics table when they must; both give the same answer."""
+manifest when they can and the metrics table when they must; both give the same answer."""
 
 from __future__ import annotations
 
@@ -24,11 +24,10 @@ def workspace(tmp_path: Path, control: str, verdict: str, with_report: bool) -> 
     to_frame(rows).to_parquet(tmp_path / "data/metrics/metrics.parquet")
     if with_report:
         (tmp_path / "data/report").mkdir(parents=True)
-        (tmp_path / "data/report/manifest.json").write_text(json.dumps({"instrument_check": [
-            {"control": "original", "requirement": "not consistent", "verdict": "not-forgotten", "status": control,
-             "explanation": ""}]}))
-        (tmp_path / "data/report/verdicts.json").write_text(json.dumps(
-            [{"model": "original", "verdict": "not-forgotten"}, {"model": "scrub", "verdict": verdict}]))
+        (tmp_path / "data/report/manifest.json").write_text(json.dumps({
+            "verdicts": {"original": "not-forgotten", "scrub": verdict},
+            "instrument_check": [{"control": "original", "requirement": "not consistent", "verdict": "not-forgotten",
+                                  "status": control, "explanation": ""}]}))
     return tmp_path
 
 

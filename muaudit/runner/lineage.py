@@ -81,8 +81,8 @@ def lineage_records(workspace: Path, target: str, filters: dict[str, str]) -> di
                       "start": run.get("start")})
     # the root of the chain is the split stage (not always its last step: tune@ stages read the split directly);
     # its split.json names the dataset and its fingerprint
-    roots = [step for step in chain if step["stage"] == "split"]
-    split = workspace / roots[0]["outs"][0]["path"] / "split.json" if roots else None
+    root = next((step for step in chain if step["stage"] == "split"), None)
+    split = workspace / root["outs"][0]["path"] / "split.json" if root else None
     dataset = None
     if split is not None and split.exists():
         info = json.loads(split.read_text())

@@ -233,14 +233,14 @@ def _reap_dead_runs(ws: Path) -> None:
 
 def _method_failures(ws: Path) -> dict[str, str]:
     """Method -> its error, for every model whose verdict is `failed`."""
-    import json
+    from muaudit.runner.strict import report_manifest
 
     path = ws / "data/metrics/metrics.parquet"
     if not path.exists():
         return {}
-    verdicts = ws / "data/report/verdicts.json"  # the same run's verdicts (RESULT_STAGES are current here)
-    if verdicts.exists() and all(v.get("verdict") != "failed" for v in json.loads(verdicts.read_text())):
-        return {}  # without reading Parquet (importing pyarrow costs a no-op 2 s)
+    record = report_manifest(ws)  # the same run's verdicts (RESULT_STAGES are current here)
+    if record is not None and "failed" not in record.get("verdicts", {}).values():
+        return {}  # the errors' text is only in the metrics table
     import pyarrow.parquet as pq
 
     t = pq.read_table(path, columns=["model", "metric", "layer", "label"]).to_pandas()

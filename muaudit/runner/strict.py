@@ -15,11 +15,21 @@ from muaudit.lineage.manifest import MANIFEST
 Check = Callable[[Path], list[str]]
 
 
-def policy_failures(workspace: Path) -> list[str]:
+def report_manifest(workspace: Path) -> dict | None:
+    """The report's manifest (verdicts, instrument check, policy), or None when there is none.
+
+    The checks after an audit read it rather than the metrics table: it holds the same rows, under the
+    report's signature, and reading it costs no pyarrow import (2 s of a no-op).
+    """
     path = workspace / MANIFEST
-    if not path.exists():
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def policy_failures(workspace: Path) -> list[str]:
+    record = report_manifest(workspace)
+    if record is None:
         return [f"policy: {MANIFEST} missing, so the policy outcome is unknown"]
-    outcome = json.loads(path.read_text()).get("policy", {}).get("outcome", {})
+    outcome = record.get("policy", {}).get("outcome", {})
     return [f"policy: {method}: {'; '.join(o['reasons'])}" for method, o in sorted(outcome.items()) if not o["pass"]]
 
 
@@ -28,8 +38,8 @@ def failed_controls(workspace: Path) -> list[str]:
     path = workspace / "data/metrics/metrics.parquet"
     if not path.exists():
         return []
-    manifest = workspace / MANIFEST  # the report's copy of those rows: read without importing pyarrow (2 s)
-    if manifest.exists() and "instrument_check" in (record := json.loads(manifest.read_text())):
+    record = report_manifest(workspace)
+    if record is not None and "instrument_check" in record:
         return sorted(c["control"] for c in record["instrument_check"] if c["status"] == "fail")
     import pyarrow.parquet as pq
 
