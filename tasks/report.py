@@ -26,7 +26,7 @@ from muaudit.report.controls import instrument_check
 from muaudit.report.findings import findings_html, findings_markdown
 from muaudit.report.glance import conclusion, conclusion_html, conclusion_markdown, heatmap
 from muaudit.report.page import judged_columns, render
-from muaudit.report.plots import _band, _value, histograms, metric_plots, output_vs_representation
+from muaudit.report.plots import Cells, histograms, metric_plots, output_vs_representation
 from muaudit.report.policy import evaluate
 from muaudit.report.recovery import (
     recovery_html,
@@ -74,11 +74,11 @@ def model_devices(models_dir: Path) -> str:
 
 
 def dvc_metrics(table: pd.DataFrame, models: list[str], policy: dict) -> dict:
-    out = {}
+    out, cells = {}, Cells(table)
     for model in models:
         values = {}
         for _, metric, layer, role in judged_columns(table):
-            v = _value(table, model, metric, layer, role)
+            v = cells.value(model, metric, layer, role)
             if v == v:
                 values[f"{metric}/{layer}/{role}"] = round(v, 6)
         if model in policy["outcome"]:
@@ -93,15 +93,16 @@ def layer_curves(table: pd.DataFrame, models: list[str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["quantity", "model", "kind", "layer", "value"])
+    cells = Cells(table)
     for _, metric, layer, role in judged_columns(table):
         if metric == "accuracy":
             continue
         quantity = f"{metric} ({role})" if role else metric
         for model in models:
-            w.writerow([quantity, model, "model", layer, round(_value(table, model, metric, layer, role), 6)])
+            w.writerow([quantity, model, "model", layer, round(cells.value(model, metric, layer, role), 6)])
         for stat in ("low", "high"):
             w.writerow([quantity, f"retrain band {stat}", "retrain band", layer,
-                        round(_band(table, metric, layer, role, stat), 6)])
+                        round(cells.band(metric, layer, role, stat), 6)])
     return buf.getvalue()
 
 

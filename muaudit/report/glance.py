@@ -14,7 +14,7 @@ import math
 import pandas as pd
 
 from muaudit.controls import ControlCheck
-from muaudit.report.plots import _band, _value
+from muaudit.report.plots import Cells
 
 CAP = 6.0  # effect (retrain standard deviations) at which a cell's colour saturates
 QUIET = 2.0  # |effect| below this is drawn grey: within the retrain seeds' own variation
@@ -93,18 +93,18 @@ def heatmap(table: pd.DataFrame, models: list[str], columns: list[tuple[str, str
         groups[metric] = groups.get(metric, 0) + 1
     head = "<tr><th></th>" + "".join(f"<th colspan='{n}' title='{html.escape(m)}'>{html.escape(m)}</th>"
                                      for m, n in groups.items()) + "</tr>"
-    body = ""
+    body, cells = "", Cells(table)
     for model in models:
-        cells = ""
+        row = ""
         for heading, metric, layer, role in columns:
-            v = _value(table, model, metric, layer, role)
-            mean = _band(table, metric, layer, role, "mean")
+            v = cells.value(model, metric, layer, role)
+            mean = cells.band(metric, layer, role, "mean")
             e, p = _stored(table, model, metric, layer, role)
             where = f"{model} · {heading}"
             tip = (f"{where}: not measured" if math.isnan(v) else
                    f"{where}: {v:.3f} vs retrain {mean:.3f}, effect {e:+.1f}, p = {p:.3g}")
-            cells += f"<td style='background:{_colour(e)}' title='{html.escape(tip)}'></td>"
-        body += f"<tr><th>{html.escape(model)}</th>{cells}</tr>"
+            row += f"<td style='background:{_colour(e)}' title='{html.escape(tip)}'></td>"
+        body += f"<tr><th>{html.escape(model)}</th>{row}</tr>"
     key = ("<p class='key'>Each cell: one metric at one layer; <span style='background:#eeeeee'>&nbsp;grey&nbsp;</span> "
            f"within {QUIET:g} retrain standard deviations, <span style='background:{_colour(CAP)};color:#fff'>&nbsp;red&nbsp;</span> above it, "
            f"<span style='background:{_colour(-CAP)};color:#fff'>&nbsp;blue&nbsp;</span> below it, deeper with the distance "

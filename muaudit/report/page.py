@@ -10,7 +10,7 @@ import math
 import pandas as pd
 
 from muaudit.metrics.evidence import evidence
-from muaudit.report.plots import _band, _value, families, lookup
+from muaudit.report.plots import Cells, families
 
 CSS = ("body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
        "td,th{border:1px solid #ccc;padding:3px 7px;font-size:13px}td.in{background:#d8f3dc}"
@@ -48,23 +48,23 @@ def verdict_table(table: pd.DataFrame, models: list[str], policy: dict, judged: 
     cols = judged_columns(table)
     head = ("<tr><th>model</th><th>verdict</th><th>strongest evidence</th><th>policy</th>"
             + "".join(f"<th>{_e(c[0])}</th>" for c in cols) + "</tr>")
-    body = ""
+    body, table_cells = "", Cells(table)
     for model in models:
         outcome = policy.get(model)
         pol = ("<td></td>" if outcome is None else
                f"<td class='{'pass' if outcome['pass'] else 'fail'}'>{'pass' if outcome['pass'] else 'fail'}</td>")
         cells = ""
         for _, metric, layer, role in cols:
-            v = _value(table, model, metric, layer, role)
+            v = table_cells.value(model, metric, layer, role)
             if math.isnan(v):
-                v = lookup(table, model, "", metric, layer, role)
-            lo, hi = _band(table, metric, layer, role, "low"), _band(table, metric, layer, role, "high")
+                v = table_cells.get(model, "", metric, layer, role)
+            lo, hi = table_cells.band(metric, layer, role, "low"), table_cells.band(metric, layer, role, "high")
             cls = "" if math.isnan(v) or math.isnan(lo) else ("in" if lo <= v <= hi else "out")
             cells += f"<td class='{cls}'>{'–' if math.isnan(v) else f'{v:.3f}'}</td>"
         body += (f"<tr><td>{_e(model)}</td><td><b>{_e(verdict.get(model, ''))}</b></td>"
                  f"<td>{_e(evidence(table, model, judged))}</td>{pol}{cells}</tr>")
     band = "".join(
-        f"<td>[{_band(table, m, la, r, 'low'):.3f}, {_band(table, m, la, r, 'high'):.3f}]</td>" for _, m, la, r in cols)
+        f"<td>[{table_cells.band(m, la, r, 'low'):.3f}, {table_cells.band(m, la, r, 'high'):.3f}]</td>" for _, m, la, r in cols)
     body += f"<tr><td>retrain band</td><td></td><td></td><td></td>{band}</tr>"
     return f"<table id='verdicts'><thead>{head}</thead><tbody>{body}</tbody></table>"
 

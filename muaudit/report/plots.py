@@ -7,7 +7,6 @@ the shaded band; with one value per model it is drawn as bars against the band s
 
 from __future__ import annotations
 
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -29,34 +28,31 @@ def _role(rows: pd.DataFrame) -> str:
     return "forget" if "forget" in roles else roles[0]
 
 
-_INDEX: dict[int, tuple[weakref.ref, dict]] = {}  # id(table) -> (the table, its index); DataFrames are unhashable
+class Cells:
+    """The table's values by key, indexed once: the report reads a few thousand single cells, and a boolean
+    filter of the whole table costs ~2 ms each. Build one per table where it is read."""
 
-
-def lookup(table: pd.DataFrame, model: str, reference: str, metric: str, layer: str, role: str) -> float:
-    """The value of the table's first row with these keys (nan if none), from an index built once per table:
-    the report reads a few thousand single cells, and a boolean filter of the whole table costs ~2 ms each."""
-    key_of_table = id(table)
-    entry = _INDEX.get(key_of_table)
-    if entry is None or entry[0]() is not table:
-        index: dict = {}
+    def __init__(self, table: pd.DataFrame):
+        self._index: dict[tuple, float] = {}
         keys = zip(table.model, table.reference, table.metric, table.layer, table.role, strict=True)
         for key, value in zip(keys, table.value, strict=True):
-            index.setdefault(key, float(value))
-        entry = (weakref.ref(table, lambda _: _INDEX.pop(key_of_table, None)), index)
-        _INDEX[key_of_table] = entry
-    index = entry[1]
-    return index.get((model, reference, metric, layer, role), float("nan"))
+            self._index.setdefault(key, float(value))
 
+    def get(self, model: str, reference: str, metric: str, layer: str, role: str) -> float:
+        """The value of the table's first row with these keys (nan if none)."""
+        return self._index.get((model, reference, metric, layer, role), float("nan"))
 
-def _band(table: pd.DataFrame, metric: str, layer: str, role: str, stat: str) -> float:
-    return lookup(table, "retrain", "band", f"{metric}:{stat}", layer, role)
+    def value(self, model: str, metric: str, layer: str, role: str) -> float:
+        """A judged model's aggregate (its row against the band)."""
+        return self.get(model, "band", metric, layer, role)
 
-
-def _value(table: pd.DataFrame, model: str, metric: str, layer: str, role: str) -> float:
-    return lookup(table, model, "band", metric, layer, role)
+    def band(self, metric: str, layer: str, role: str, stat: str) -> float:
+        """The retrain seeds' statistic: mean, sd, low or high."""
+        return self.get("retrain", "band", f"{metric}:{stat}", layer, role)
 
 
 def metric_plots(table: pd.DataFrame, models: list[str]) -> list[tuple[str, str]]:
+    cells = Cells(table)
     out = []
     for metric in families(table):
         rows = table[(table.metric == metric) & (table.reference == "band") & table.model.isin(models)]
@@ -67,15 +63,15 @@ def metric_plots(table: pd.DataFrame, models: list[str]) -> list[tuple[str, str]
         layers = list(dict.fromkeys(rows[rows.role == role].layer))
         title = f"{metric} ({role}) against the retrain band"
         if len(layers) > 1:
-            series = {m: [_value(table, m, metric, layer, role) for layer in layers] for m in models}
-            low = [_band(table, metric, layer, role, "low") for layer in layers]
-            high = [_band(table, metric, layer, role, "high") for layer in layers]
+            series = {m: [cells.value(m, metric, layer, role) for layer in layers] for m in models}
+            low = [cells.band(metric, layer, role, "low") for layer in layers]
+            high = [cells.band(metric, layer, role, "high") for layer in layers]
             out.append((title + ", per layer", svg.band_lines(title, layers, series, low, high, metric)))
         else:
             layer = layers[0]
-            values = {m: _value(table, m, metric, layer, role) for m in models}
-            out.append((title, svg.band_bars(title, values, _band(table, metric, layer, role, "low"),
-                                             _band(table, metric, layer, role, "high"), metric)))
+            values = {m: cells.value(m, metric, layer, role) for m in models}
+            out.append((title, svg.band_bars(title, values, cells.band(metric, layer, role, "low"),
+                                             cells.band(metric, layer, role, "high"), metric)))
     return out
 
 
@@ -86,13 +82,14 @@ def output_vs_representation(table: pd.DataFrame, models: list[str]) -> tuple[st
     if not reps or "accuracy" not in families(table):
         return None
     rep = reps[0]
+    cells = Cells(table)
     layers = [la for la in dict.fromkeys(table[(table.metric == rep) & (table.reference == "band")].layer)
               if la not in ("", "logits")]
-    points = {m: (_value(table, m, "accuracy", "logits", "forget"),
-                  _nanmean([_value(table, m, rep, la, "forget") for la in layers])) for m in models}
-    box = (_band(table, "accuracy", "logits", "forget", "low"), _band(table, "accuracy", "logits", "forget", "high"),
-           _nanmean([_band(table, rep, la, "forget", "low") for la in layers]),
-           _nanmean([_band(table, rep, la, "forget", "high") for la in layers]))
+    points = {m: (cells.value(m, "accuracy", "logits", "forget"),
+                  _nanmean([cells.value(m, rep, la, "forget") for la in layers])) for m in models}
+    box = (cells.band("accuracy", "logits", "forget", "low"), cells.band("accuracy", "logits", "forget", "high"),
+           _nanmean([cells.band(rep, la, "forget", "low") for la in layers]),
+           _nanmean([cells.band(rep, la, "forget", "high") for la in layers]))
     if not any(np.isfinite(x) and np.isfinite(y) for x, y in points.values()):
         return None
     title = f"output level vs representation level ({rep}, mean over hidden layers)"

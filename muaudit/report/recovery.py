@@ -18,7 +18,7 @@ import math
 import pandas as pd
 
 from muaudit.metrics.klom import seed_models
-from muaudit.report.plots import _band, _value
+from muaudit.report.plots import Cells
 
 
 def position(v: float, lo: float, hi: float, side: str) -> int:
@@ -34,7 +34,8 @@ def recovery_lines(table: pd.DataFrame, methods: list[str]) -> list[tuple[str, s
     """(method, line) for every method with relearn rows; empty when the attacks were not enabled."""
     if not (table.metric == "relearn_steps").any():
         return []
-    band = {s: _band(table, "relearn_steps", "attack", "forget", s) for s in ("mean", "sd", "low", "high")}
+    cells = Cells(table)
+    band = {s: cells.band("relearn_steps", "attack", "forget", s) for s in ("mean", "sd", "low", "high")}
     own = table[(table.metric == "relearn_steps") & (table.reference == "") & table.model.str.startswith("retrain_")]
     never = int((own.label == "not-reached").sum())
     if own.empty or never < len(own):
@@ -44,15 +45,15 @@ def recovery_lines(table: pd.DataFrame, methods: list[str]) -> list[tuple[str, s
         ref = "(retrained models: none within the budget)"
     out = []
     for m in methods:
-        steps = _value(table, m, "relearn_steps", "attack", "forget")
+        steps = cells.value(m, "relearn_steps", "attack", "forget")
         if math.isnan(steps):
             continue
         censored = bool(((table.model == m) & (table.metric == "relearn_steps")
                          & (table.label == "not-reached")).any())
         faster = position(steps, band["low"], band["high"], "low") != 0
         fuller = [name for name in ("relearn", "head_refit")
-                  if position(_value(table, m, name, "attack", "forget"), _band(table, name, "attack", "forget", "low"),
-                              _band(table, name, "attack", "forget", "high"), "high") != 0]
+                  if position(cells.value(m, name, "attack", "forget"), cells.band(name, "attack", "forget", "low"),
+                              cells.band(name, "attack", "forget", "high"), "high") != 0]
         when = "does not return within the attack budget" if censored else f"returns after {steps:.0f} steps"
         word = "recoverable" if faster or fuller else "not recoverable beyond retraining"
         extra = f"; more comes back than for retrained models under {', '.join(fuller)}" if fuller else ""
