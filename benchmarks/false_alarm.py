@@ -106,7 +106,8 @@ def main() -> None:
     print(f"original: {verdict.get('original', '?')}")
     if a.write_calibration:
         record = calibration.load()
-        record[scenario] = {"dataset": params.data.name, "model": params.model.name, "K": k, "alpha": alpha,
+        record[scenario] = {**record.get(scenario, {}), "dataset": params.data.name, "model": params.model.name, "K": k,
+                            "alpha": alpha, "tail_df": judged_config(params).verdict.tail_df,
                             "false_alarms": len(alarms), "n": len(extras), "ci_low": round(lo, 4), "ci_high": round(hi, 4),
                             "seeds": f"{min(seeds)}-{max(seeds)} ({len(seeds)} of {len(a.seeds)} fixed seeds)",
                             "retrain_seeds": list(params.retrain.seeds)}

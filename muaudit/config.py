@@ -57,7 +57,7 @@ class ModelParams(Block):
 
 
 class RetrainParams(Block):
-    seeds: list[int] = [1, 2, 3, 4, 5]
+    seeds: list[int] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 
     @field_validator("seeds")
     @classmethod
@@ -244,8 +244,9 @@ class Params(Block):
         if _with_registries(info):
             from muaudit.metrics.stats import MAX_DETECTABLE_EFFECT, smallest_k
 
-            alpha = self.metrics.parsed().verdict.alpha
-            if len(self.retrain.seeds) < (k := smallest_k(alpha)):
+            verdict = self.metrics.parsed().verdict
+            alpha = verdict.alpha
+            if len(self.retrain.seeds) < (k := smallest_k(alpha, verdict.tail_df)):
                 raise ValueError(f"retrain.seeds: {len(self.retrain.seeds)} seeds cannot reach metrics.verdict.alpha = "
                                  f"{alpha} (a quantity {MAX_DETECTABLE_EFFECT:g} retrain standard deviations off would "
                                  f"pass); expected at least {k} seeds")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from muaudit.errors import BadInputError
+from muaudit.metrics.stats import critical_value
 
 QUANTITIES = ("forget", "retain", "test", "mia")  # accuracies on the tuning roles, then MIA-efficacy
 SIDES = {"forget": "both", "retain": "low", "test": "low", "mia": "both"}  # as the output verdict judges them
@@ -56,19 +57,20 @@ def space(declared: dict[str, Range], override: dict | None, key: str, ints: set
     return ranges, fixed
 
 
-def band(reference: dict[str, list[float]], alpha: float, floor: float) -> dict[str, tuple[float, float]]:
+def band(reference: dict[str, list[float]], alpha: float, floor: float,
+         tail_df: float | None = None) -> dict[str, tuple[float, float]]:
     """Per quantity, the interval a value must fall in to pass the verdict's output test at `alpha`
     (muaudit/metrics/stats.py, docs/verdict.md): the predictive t interval of the K retrain values at level
-    alpha / len(QUANTITIES) (Bonferroni over the output family), their spread never below `floor` (the
-    accuracies' and MIA-efficacy's declared floor; forget accuracy 0 on every seed has no spread)."""
-    from scipy.stats import t as student
+    alpha / len(QUANTITIES) (Bonferroni over the output family) under the verdict's tail model,
+    their spread never below `floor` (the accuracies' and MIA-efficacy's declared floor; forget accuracy 0
+    on every seed has no spread)."""
 
     out = {}
     level = alpha / len(QUANTITIES)
     for q, vals in reference.items():
         k = len(vals)
         s = max(float(np.std(vals, ddof=1)), floor)
-        half = float(student.isf(level / 2, k - 1)) * s * math.sqrt(1 + 1 / k)
+        half = critical_value(level / 2, k, tail_df) * s * math.sqrt(1 + 1 / k)
         out[q] = (float(np.mean(vals)) - half, float(np.mean(vals)) + half)
     return out
 

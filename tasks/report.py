@@ -157,9 +157,10 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
         "model": params.model.name,
         "retrain seeds": ", ".join(map(str, params.retrain.seeds)),
         "verdict rule": (f"declared false-alarm rate alpha = {vcfg.alpha} (family-wise, per model), "
-                         f"K = {len(params.retrain.seeds)} retrain seeds; docs/verdict.md"),
+                         f"K = {len(params.retrain.seeds)} retrain seeds, seed-to-seed tails modelled as Student t with "
+                         f"{vcfg.tail_df if vcfg.tail_df is not None else 'infinite (normal)'} degrees of freedom; docs/verdict.md"),
         "measured false-alarm rate": calibration.sentence(params.split.scenario, params.data.name, params.model.name,
-                                                          len(params.retrain.seeds), vcfg.alpha),
+                                                          len(params.retrain.seeds), vcfg.alpha, tail_df=vcfg.tail_df),
     }
     if "tune_counts" in split_info:  # set aside for tune@<method>, in the counts above, never measured
         header["tuning split (not measured)"] = " / ".join(str(split_info["tune_counts"][r]) for r in ("forget", "retain", "test"))

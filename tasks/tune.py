@@ -49,7 +49,7 @@ def tune(method: str, params: Params, split_dir: str, original_dir: str, referen
     cfg = params.metrics.parsed()
     reference = _reference(reference_dir, params.retrain.seeds)
     # the verdict's own floor of the output quantities (accuracy and MIA-efficacy declare the same one)
-    limits = tuning.band(reference, cfg.verdict.alpha, judges()["accuracy"].floor)
+    limits = tuning.band(reference, cfg.verdict.alpha, judges()["accuracy"].floor, cfg.verdict.tail_df)
 
     data = load_split(split_dir)
     device = resolve_device(params.runtime.device)

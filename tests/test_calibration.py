@@ -16,10 +16,14 @@ def test_clopper_pearson_known_answers():
 
 def test_sentence_says_what_was_measured_and_on_which_setting(tmp_path):
     path = tmp_path / "calibration.json"
-    path.write_text(json.dumps({"class": {"dataset": "digits", "model": "small_cnn", "K": 5, "alpha": 0.05,
-                                          "false_alarms": 3, "n": 100, "ci_low": 0.0062, "ci_high": 0.0852}}))
-    same = calibration.sentence("class", "digits", "small_cnn", 5, 0.05, path)
+    path.write_text(json.dumps({"class": {"dataset": "digits", "model": "small_cnn", "K": 5, "alpha": 0.05, "tail_df": 5.0,
+                                          "false_alarms": 3, "n": 100, "ci_low": 0.0062, "ci_high": 0.0852,
+                                          "over_draws": {"5": {"draws": 20, "seeds": 100, "false_alarms": 64, "n": 1900,
+                                                               "per_draw_max": 0.232}}}}))
+    same = calibration.sentence("class", "digits", "small_cnn", 5, 0.05, path, tail_df=5.0)
     assert same.startswith("3/100 held-out retrain seeds flagged (3.0%, 95% CI 0.6%–8.5%) on digits/small_cnn")
+    assert "over 20 draws of the K references from 100 seeds, 3.4% (per draw up to 23%)" in same
     assert "not on this audit's" not in same
-    assert "not on this audit's" in calibration.sentence("class", "digits", "small_cnn", 3, 0.05, path)
+    assert "not on this audit's" in calibration.sentence("class", "digits", "small_cnn", 3, 0.05, path, tail_df=5.0)
+    assert "not on this audit's" in calibration.sentence("class", "digits", "small_cnn", 5, 0.05, path, tail_df=None)
     assert "not measured for the random scenario" in calibration.sentence("random", "digits", "small_cnn", 5, 0.05, path)

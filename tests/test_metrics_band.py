@@ -23,11 +23,21 @@ def seeds(k):
     return [f"retrain_{i}" for i in range(1, k + 1)]
 
 
-def draw(rng, retrains, judged, shift=None, sigma_u=0.01, sigma_e=0.005, layers=("fc",)):
+def draw(rng, retrains, judged, shift=None, sigma_u=0.01, sigma_e=0.005, layers=("fc",), tails=None):
     """Rows of one audit: own-value output quantities and pairwise CKA/Procrustes per layer and role, from the
-    random-effects model s_xy = mu + u_x + u_y + e_xy; shift: model -> (metric, layer, role) -> added value."""
+    random-effects model s_xy = mu + u_x + u_y + e_xy; shift: model -> (metric, layer, role) -> added value.
+    tails: draw u and e from a Student t with this many degrees of freedom (unit variance), not a normal."""
     shift = shift or {}
     models = retrains + judged
+    if tails is not None:
+        heavy = np.random.default_rng(rng.integers(2**32))
+
+        class Heavy:
+            @staticmethod
+            def normal(size=None):
+                return heavy.standard_t(tails, size=size) / math.sqrt(tails / (tails - 2))
+
+        rng = Heavy()
     u = {m: rng.normal(size=8) for m in models}
     rows = []
     for m in models:
@@ -72,6 +82,46 @@ def test_exchangeable_draws_give_the_declared_rate(k, no_intervals):
     assert rate >= 0.02  # and not a rule that never fires
 
 
+def test_heavy_tailed_seeds_stay_within_alpha_only_under_the_tail_model(no_intervals):
+    """Seeds whose effects have Student-t(3) tails, K = 10: normal theory (tail_df None) flags far more than
+    alpha; the verdict with tail_df = 3, the truth here, stays within it (the measured case: docs/verdict.md)."""
+    rates = {}
+    for tail_df in (None, 3.0):
+        rng = np.random.default_rng(0)
+        alarms = n = 0
+        for _ in range(30):
+            judged = [f"m{i}" for i in range(5)]
+            v, _ = verdicts(draw(rng, seeds(10), judged, tails=3), seeds(10), judged, alpha=0.05, tail_df=tail_df)
+            alarms += sum(label != "consistent" for label in v.values())
+            n += len(judged)
+        rates[tail_df] = alarms / n
+    assert rates[3.0] <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / n)
+    assert rates[None] > 2 * 0.05 and rates[None] > 2 * rates[3.0]
+
+
+@pytest.mark.parametrize("k", [3, 5, 10])
+def test_heavy_tailed_null_is_exact_for_student_seeds(k, no_intervals):
+    """An own-value quantity (test accuracy) of Student-t(5) seeds, judged with tail_df = 5: p-values uniform."""
+    rng = np.random.default_rng(20 + k)
+    ps = []
+    for _ in range(40):
+        judged = [f"m{i}" for i in range(5)]
+        _, out = verdicts(draw(rng, seeds(k), judged, tails=5), seeds(k), judged, tail_df=5.0)
+        ps += [r["p_value"] for r in out if r["metric"] == "accuracy" and r["role"] == "test" and r["model"] in judged]
+    ps = np.array(ps)
+    for level in (0.05, 0.2, 0.5):
+        assert abs(np.mean(ps <= level) - level) < 3.5 * math.sqrt(level * (1 - level) / len(ps))
+
+
+def test_tail_probability_matches_the_t_distribution_in_the_normal_limit():
+    """With very light tails the heavy-tailed null is the t with K − 1 df; its far tail is resolved, not 0."""
+    assert stats.tail_probability(3.0, 5, 200.0) == pytest.approx(float(student.sf(3.0, 4)), rel=0.03)
+    assert stats.tail_probability(-1.0, 5, 5.0) == pytest.approx(1 - stats.tail_probability(1.0, 5, 5.0))
+    assert 0 < stats.tail_probability(1e5, 5, 5.0) < stats.tail_probability(100.0, 5, 5.0) < 1e-4
+    c = stats.critical_value(0.001, 5, 5.0)
+    assert stats.tail_probability(c, 5, 5.0) == pytest.approx(0.001, rel=1e-3) and c > student.isf(0.001, 4)
+
+
 @pytest.mark.parametrize("k", [3, 5, 10])
 def test_predictive_test_is_exact_per_quantity(k, no_intervals):
     """Pairwise metrics on equal terms (K + 1 set): one-sided p-values of exchangeable models are uniform."""
@@ -79,7 +129,7 @@ def test_predictive_test_is_exact_per_quantity(k, no_intervals):
     ps = []
     for _ in range(40):
         judged = [f"m{i}" for i in range(5)]
-        _, out = verdicts(draw(rng, seeds(k), judged), seeds(k), judged)
+        _, out = verdicts(draw(rng, seeds(k), judged), seeds(k), judged, tail_df=None)  # normal theory
         ps += [r["p_value"] for r in out if r["metric"] == "cka" and r["model"] in judged]
     ps = np.array(ps)
     n = len(ps)
@@ -90,7 +140,8 @@ def test_predictive_test_is_exact_per_quantity(k, no_intervals):
 @pytest.mark.parametrize("k", [3, 5, 10])
 def test_shift_of_known_size_is_detected_at_the_theoretical_rate(k, no_intervals):
     """A test-accuracy drop of 3 retrain sds (identity scale, no floor involved) is flagged as often as the
-    noncentral t says, and the rate grows with K."""
+    noncentral t says: T ~ t'(K − 1, δ / √(1 + 1/K)) for normal seeds, against the critical value of the
+    verdict's heavy-tailed null (tail_df, the default)."""
     rng = np.random.default_rng(100 + k)
     alpha, delta, sd = 0.05, 3.0, 0.01
     flagged = n = 0
@@ -102,14 +153,19 @@ def test_shift_of_known_size_is_detected_at_the_theoretical_rate(k, no_intervals
         flagged += sum(p <= alpha for p in ps)
         n += len(ps)
     scale = math.sqrt(1 + 1 / k)
-    theory = float(nct.cdf(-student.isf(alpha, k - 1), k - 1, -delta / scale))
+    critical = stats.critical_value(alpha, k, registry.VerdictParams().tail_df)
+    theory = float(nct.cdf(-critical, k - 1, -delta / scale))
     assert abs(flagged / n - theory) < 3.5 * math.sqrt(theory * (1 - theory) / n)
 
 
 def test_power_does_not_fall_with_k():
-    alpha, delta = 0.05, 3.0
-    power = [float(nct.sf(student.isf(alpha, k - 1), k - 1, delta / math.sqrt(1 + 1 / k))) for k in (3, 5, 10, 20)]
-    assert power == sorted(power)
+    """Under the default tail model and under normal theory, the critical value falls as K grows, and the
+    power for a shift of 3 sds with normal seeds rises."""
+    alpha, delta, ks = 0.05, 3.0, (3, 5, 10, 20, 40)
+    for tail_df in (registry.VerdictParams().tail_df, None):
+        critical = [stats.critical_value(alpha, k, tail_df) for k in ks]
+        power = [float(nct.sf(c, k - 1, delta / math.sqrt(1 + 1 / k))) for c, k in zip(critical, ks, strict=True)]
+        assert critical == sorted(critical, reverse=True) and power == sorted(power)
 
 
 def test_labels():

@@ -18,7 +18,8 @@ one of them averaged over the K others:
   are slightly smaller for the judged model, which makes their test conservative.
 
 Test. Predictive t test of m's value against the K retrain values, on the declared scale, one-sided on the
-declared side; effect = (v − mean) / s with a 95% interval; stats.predictive_test.
+declared side, under seeds with Student-t(`verdict.tail_df`) tails (see stats);
+effect = (v − mean) / s with a 95% interval; stats.predictive_test.
 
 Families and labels. Output family: quantities of `verdict.output` metrics. Per layer, a residue family
 (quantities of `verdict.representation` metrics on the forget set, and role "" quantities) and a drift
@@ -123,11 +124,12 @@ def equal_terms(q: _Quantity, model: str, seeds: list[str], scale: str) -> tuple
     return float(mine.mean()), float(mine_z.mean()), np.array(ref)
 
 
-def judge_quantity(q: _Quantity, model: str, seeds: list[str], j: Judge, role: str) -> tuple[float, tuple]:
+def judge_quantity(q: _Quantity, model: str, seeds: list[str], j: Judge, role: str,
+                   tail_df: float | None) -> tuple[float, tuple]:
     raw, v_z, ref_z = equal_terms(q, model, seeds, j.scale)
     center = float(stats.inverse(np.mean(ref_z), j.scale)) if np.all(np.isfinite(ref_z)) else math.nan
     floor_z = j.floor * stats.slope(center, j.scale) if math.isfinite(center) else 0.0
-    return raw, stats.predictive_test(ref_z, v_z, floor_z, judged_side(j, role))
+    return raw, stats.predictive_test(ref_z, v_z, floor_z, judged_side(j, role), tail_df)
 
 
 def band_and_verdicts(rows: list[dict], statuses: dict[str, str], retrain_ids: list[str], cfg,
@@ -148,9 +150,10 @@ def band_and_verdicts(rows: list[dict], statuses: dict[str, str], retrain_ids: l
         seeds = [s for s in retrain_ids if s in models]
         if len(seeds) < 2:
             continue
-        out += band_rows(q, seeds, j, key, vcfg.alpha / (n_judged if metric in judged_metrics else 1))
+        out += band_rows(q, seeds, j, key, vcfg.alpha / (n_judged if metric in judged_metrics else 1),
+                         vcfg.tail_df)
         for m in sorted(models - set(retrain_ids)):
-            raw, (effect, lo, hi, p) = judge_quantity(q, m, seeds, j, role)
+            raw, (effect, lo, hi, p) = judge_quantity(q, m, seeds, j, role, vcfg.tail_df)
             out.append(row(m, "band", layer, role, metric, raw, effect=effect, ci_low=lo, ci_high=hi, p_value=p))
             if metric in judged_metrics:
                 tests[m][key] = Test(key, raw, effect, lo, hi, p, judged_side(j, role))
@@ -170,18 +173,18 @@ def band_and_verdicts(rows: list[dict], statuses: dict[str, str], retrain_ids: l
     return out
 
 
-def band_rows(q: _Quantity, seeds: list[str], j: Judge, key: tuple, level: float) -> list[dict]:
+def band_rows(q: _Quantity, seeds: list[str], j: Judge, key: tuple, level: float,
+              tail_df: float | None) -> list[dict]:
     """The retrain seeds among themselves: mean and sd (metric units), and the interval a judged value must
     fall in to pass this quantity alone at `level` (drawn in the report; the verdict uses the tests)."""
     metric, layer, role = key
     raw, z = retrain_values(q, seeds, j.scale)
     k = len(seeds)
     if np.all(np.isfinite(z)):
-        from scipy.stats import t as student
 
         center = float(stats.inverse(z.mean(), j.scale))
         s = stats.spread(z, j.floor * stats.slope(center, j.scale))
-        half = float(student.isf(level / 2, k - 1)) * s * math.sqrt(1 + 1 / k)
+        half = stats.critical_value(level / 2, k, tail_df) * s * math.sqrt(1 + 1 / k)
         lo, hi = (float(stats.inverse(z.mean() - half, j.scale)), float(stats.inverse(z.mean() + half, j.scale)))
         mean, sd = float(raw.mean()), float(raw.std(ddof=1))
     else:

@@ -22,13 +22,20 @@ def load(path: Path = FILE) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def sentence(scenario: str, dataset: str, model: str, k: int, alpha: float, path: Path = FILE) -> str:
-    """What was measured, and whether it was measured for this audit's setting."""
+def sentence(scenario: str, dataset: str, model: str, k: int, alpha: float, path: Path = FILE,
+             tail_df: float | None = None) -> str:
+    """What was measured, and whether it was measured for this audit's setting: the rate given the
+    references 1..K (benchmarks/false_alarm.py) and, when recorded for this K, the rate over draws of the
+    references (benchmarks/reference_draws.py)."""
     m = load(path).get(scenario)
     if not m:
         return f"not measured for the {scenario} scenario (benchmarks/false_alarm.py)"
     rate = (f"{m['false_alarms']}/{m['n']} held-out retrain seeds flagged ({m['false_alarms'] / m['n']:.1%}, "
             f"95% CI {m['ci_low']:.1%}–{m['ci_high']:.1%}) on {m['dataset']}/{m['model']}, {scenario} scenario, "
             f"K = {m['K']}, alpha = {m['alpha']}")
-    same = (m["dataset"], m["model"], m["K"], m["alpha"]) == (dataset, model, k, alpha)
+    drawn = m.get("over_draws", {}).get(str(m["K"]))
+    if drawn:
+        rate += (f"; over {drawn['draws']} draws of the K references from {drawn['seeds']} seeds, "
+                 f"{drawn['false_alarms'] / drawn['n']:.1%} (per draw up to {drawn['per_draw_max']:.0%})")
+    same = (m["dataset"], m["model"], m["K"], m["alpha"], m.get("tail_df")) == (dataset, model, k, alpha, tail_df)
     return rate + ("" if same else "; measured on that setting, not on this audit's")

@@ -125,6 +125,9 @@ class VerdictParams(BaseModel):
     # the probability that a model behaving like a retrained one is labelled anything but `consistent`
     # (family-wise over all its judged quantities and layers); docs/verdict.md
     alpha: float = Field(0.05, gt=0, lt=0.5)
+    # the seed-to-seed variation is modelled as Student t with tail_df degrees of freedom (null: normal), for
+    # the heavy tails measured across retrain seeds (docs/verdict.md); the predictive p-values follow from it
+    tail_df: float | None = Field(5.0, gt=2)
     output: list[str] = ["accuracy", "mia_efficacy"]  # row metrics that decide the output verdict
     representation: list[str] = ["cka", "procrustes", "probe"]  # ... and the per-layer residue / drift verdict
 
