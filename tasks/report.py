@@ -21,7 +21,7 @@ from muaudit.lineage.lock import read_lock
 from muaudit.lineage.manifest import artifact_hashes, build_manifest
 from muaudit.metrics import calibration
 from muaudit.models.registry import default_layers
-from muaudit.report import summary_table, write_report
+from muaudit.report import report_markdown, summary_table
 from muaudit.report.controls import instrument_check
 from muaudit.report.findings import findings_html, findings_markdown
 from muaudit.report.glance import conclusion, conclusion_html, conclusion_markdown, heatmap
@@ -184,7 +184,6 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     verdict_records = verdicts_json(table, params.metrics.parsed().verdict)
     sentences = conclusion(pd.DataFrame(verdict_records, columns=["model", "verdict", "layers_outside"]), methods,
                            checks)
-    write_report(out_dir, summary, header, above=(conclusion_markdown(sentences) + box[0], box[1]), problems=problems)
     policy_md = "\n".join(f"- **{m}**: {'pass' if o['pass'] else 'fail: ' + '; '.join(o['reasons'])}"
                           for m, o in outcome.items())
     identity = make_identity(ws, params.model_dump(), lineage["code_commit"],
@@ -192,18 +191,18 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     recovery = recovery_lines(table, methods)
     stability = stability_lines(table, methods)
     chosen = load_chosen(tune_dir, methods) if tune_dir else {}
-    md = (out_dir / "report.md").read_text() + "\n" + findings_markdown(table, methods) + recovery_markdown(recovery)
-    md += stability_markdown(stability) + tuning_markdown(chosen, table)
-    md += f"\n## Policy: {'PASS' if policy['pass'] else 'FAIL'}\n\n{policy_md}\n"
-    atomic_write_bytes(out_dir / "report.md", (md + "\n" + identity_markdown(identity)).encode())
+    below = ("\n" + findings_markdown(table, methods) + recovery_markdown(recovery) + stability_markdown(stability)
+             + tuning_markdown(chosen, table) + f"\n## Policy: {'PASS' if policy['pass'] else 'FAIL'}\n\n{policy_md}\n"
+             + "\n" + identity_markdown(identity))
+    md = report_markdown(summary, header, conclusion_markdown(sentences) + box[0], problems, below)
+    atomic_write_bytes(out_dir / "report.md", md.encode())
     # the conclusion and the instrument check go first: an auditor must see at once what was found and
     # whether the metrics can be trusted
     page = render(header, table, models, policy, plots, lineage, [*vcfg.output, *vcfg.representation],
                   top=conclusion_html(sentences) + box[1] + problems_html(problems),
-                  glance=heatmap(table, models, judged_columns(table)))
-    page = page.replace("<h2>Policy</h2>", findings_html(table, methods) + recovery_html(recovery)
-                        + stability_html(stability) + "<h2>Policy</h2>", 1)
-    page = page.replace("</body>", tuning_html(chosen, table) + identity_html(identity) + "</body>", 1)
+                  glance=heatmap(table, models, judged_columns(table)),
+                  before_policy=findings_html(table, methods) + recovery_html(recovery) + stability_html(stability),
+                  end=tuning_html(chosen, table) + identity_html(identity))
     atomic_write_bytes(out_dir / "index.html", page.encode())
     values = dvc_metrics(table, models, policy)
     atomic_write_json(out_dir / "metrics.json", values)

@@ -1,5 +1,5 @@
 """The audit report: a verdict table per method, in Markdown and self-contained HTML."""
 
-from muaudit.report.summary import summary_table, write_report
+from muaudit.report.summary import report_markdown, summary_table
 
-__all__ = ["summary_table", "write_report"]
+__all__ = ["report_markdown", "summary_table"]

@@ -70,10 +70,12 @@ def verdict_table(table: pd.DataFrame, models: list[str], policy: dict, judged: 
 
 
 def render(header: dict, table: pd.DataFrame, models: list[str], policy: dict, plots: list[tuple[str, str]],
-           lineage: dict, judged: list[str] | None = None, top: str = "", glance: str = "") -> str:
+           lineage: dict, judged: list[str] | None = None, top: str = "", glance: str = "", before_policy: str = "",
+           end: str = "") -> str:
     """top: what an auditor must read first (the conclusion, the instrument check), right under the title;
     glance: the heatmap, above the full verdict table (which scrolls sideways on its own when wide);
-    judged: the row metrics the verdict judges, for the evidence column."""
+    judged: the row metrics the verdict judges, for the evidence column; before_policy: sections between the
+    verdicts and the policy (findings, recovery, stability); end: sections after the lineage (tuning, identity)."""
     meta = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in header.items())
     pol = "".join(f"<li><b>{_e(m)}</b>: {'pass' if o['pass'] else 'fail — ' + _e('; '.join(o['reasons']))}</li>"
                   for m, o in policy["outcome"].items())
@@ -89,10 +91,10 @@ def render(header: dict, table: pd.DataFrame, models: list[str], policy: dict, p
         f"<h2>Verdicts</h2><div class='scroll'>{verdict_table(table, models, policy['outcome'], judged)}</div>"
         "<p>Green: inside the interval a value must fall in to pass that quantity alone; red: outside it. "
         "The verdict tests every quantity at once (docs/verdict.md).</p>"
-        f"<h2>Policy</h2><p><code>{_e(json.dumps(policy['criteria']))}</code> — "
+        f"{before_policy}<h2>Policy</h2><p><code>{_e(json.dumps(policy['criteria']))}</code> — "
         f"<b>{'PASS' if policy['pass'] else 'FAIL'}</b></p><ul>{pol}</ul>"
         f"<h2>Plots</h2><div class='plots'>{figs}</div>"
         f"<h2>Lineage</h2><dl>{env}</dl><div class='scroll'><table id='artifacts'><thead><tr><th>artifact</th><th>stage</th>"
         f"<th>md5 (dvc.lock)</th><th>MLflow run</th><th>code commit</th></tr></thead><tbody>{arts}</tbody></table></div>"
         f"<h3>Params</h3><pre>{_e(json.dumps(lineage['params'], indent=1, sort_keys=True))}</pre>"
-        "</body></html>\n")
+        f"{end}</body></html>\n")

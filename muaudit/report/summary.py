@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import pandas as pd
 
-from muaudit.io import atomic_write_bytes
 from muaudit.metrics.evidence import evidence
 
 ROLE_ACC = [("forget", "forget acc"), ("retain", "retain acc"), ("test", "test acc")]
@@ -77,29 +75,13 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_report(out_dir: str | Path, summary: pd.DataFrame, header: dict,
-                 above: tuple[str, str] = ("", ""), problems: dict[str, str] | None = None) -> tuple[Path, Path]:
-    """above: a (Markdown, HTML) section placed above the verdict table (the instrument check);
-    problems: model -> why it failed or was skipped, listed under the verdicts."""
-    out_dir = Path(out_dir)
+def report_markdown(summary: pd.DataFrame, header: dict, above: str = "", problems: dict[str, str] | None = None,
+                    below: str = "") -> str:
+    """report.md: the header, `above` (the conclusion and the instrument check), the verdict table, the
+    failed or skipped models (model -> why), then `below` (findings, recovery, tuning, policy, identity)."""
     meta_md = "\n".join(f"- **{k}**: {v}" for k, v in header.items())
-    md = f"# Unlearning audit\n\n{meta_md}\n\n{above[0]}## Verdicts\n\n{to_markdown(summary)}\n"
-    md += problems_markdown(problems or {})
-    rows_html = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in summary.itertuples(index=False)
-    )
-    head_html = "".join(f"<th>{html.escape(c)}</th>" for c in summary.columns)
-    meta_html = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in header.items())
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Unlearning audit</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>"
-        f"<h1>Unlearning audit</h1><ul>{meta_html}</ul>{above[1]}<h2>Verdicts</h2>"
-        f"<table><thead><tr>{head_html}</tr></thead><tbody>{rows_html}</tbody></table></body></html>\n"
-    )
-    md_path = atomic_write_bytes(out_dir / "report.md", md.encode())
-    html_path = atomic_write_bytes(out_dir / "index.html", page.encode())
-    return md_path, html_path
+    md = f"# Unlearning audit\n\n{meta_md}\n\n{above}## Verdicts\n\n{to_markdown(summary)}\n"
+    return md + problems_markdown(problems or {}) + below
 
 
 def problems_markdown(problems: dict[str, str]) -> str:
