@@ -92,3 +92,15 @@ def test_verify_names_a_changed_file_with_the_cache_elsewhere(tmp_path: Path, mo
     assert not (ws / ".dvc/cache/files").exists()
     (ws / "out/b.txt").write_text("changed")
     assert "modified: out/b.txt (md5 differs from dvc.lock)" in verify(ws).problems
+
+
+def test_python_bytecode_beside_code_deps_is_not_part_of_any_hash():
+    """Importing muaudit writes __pycache__ into muaudit/ (unless PYTHONDONTWRITEBYTECODE): DVC must not see
+    it in the code deps, or every stage reading muaudit/... turns stale after the first import."""
+    root = Path(__file__).resolve().parents[1]
+    dvc = str(Path(sys.executable).parent / "dvc")
+    ignored = subprocess.run([dvc, "check-ignore", "muaudit/metrics/__pycache__/band.cpython-311.pyc",
+                              "tasks/__pycache__/train.cpython-311.pyc"], cwd=root, capture_output=True, text=True)
+    assert ignored.returncode == 0 and len(ignored.stdout.split()) == 2, ignored.stdout + ignored.stderr
+    code = subprocess.run([dvc, "check-ignore", "muaudit/metrics/band.py"], cwd=root, capture_output=True, text=True)
+    assert code.returncode == 1  # the code itself still counts
