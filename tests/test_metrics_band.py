@@ -1,5 +1,6 @@
 """The verdict rule on synthetic numbers: declared false-alarm rate, power at the theoretical rate, labels,
-NaN fails closed. Many-seed measurements on trained models are in benchmarks/false_alarm.py and power.py."""
+NaN fails closed, the heavy-tailed null. Many-seed measurements on trained models are in
+benchmarks/reference_draws.py, false_alarm.py and power.py."""
 
 import math
 
