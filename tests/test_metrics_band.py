@@ -100,18 +100,23 @@ def test_heavy_tailed_seeds_stay_within_alpha_only_under_the_tail_model(no_inter
     assert rates[None] > 2 * 0.05 and rates[None] > 2 * rates[3.0]
 
 
-@pytest.mark.parametrize("k", [3, 5, 10])
-def test_heavy_tailed_null_is_exact_for_student_seeds(k, no_intervals):
-    """An own-value quantity (test accuracy) of Student-t(5) seeds, judged with tail_df = 5: p-values uniform."""
-    rng = np.random.default_rng(20 + k)
+def assert_uniform_p_values(rng, k, metric, role=None, tails=None, tail_df=None):
+    """Exchangeable models over 40 audits of 5 judged models: the p-values of (metric, role) are uniform."""
     ps = []
     for _ in range(40):
         judged = [f"m{i}" for i in range(5)]
-        _, out = verdicts(draw(rng, seeds(k), judged, tails=5), seeds(k), judged, tail_df=5.0)
-        ps += [r["p_value"] for r in out if r["metric"] == "accuracy" and r["role"] == "test" and r["model"] in judged]
+        _, out = verdicts(draw(rng, seeds(k), judged, tails=tails), seeds(k), judged, tail_df=tail_df)
+        ps += [r["p_value"] for r in out
+               if r["metric"] == metric and r["model"] in judged and role in (None, r["role"])]
     ps = np.array(ps)
     for level in (0.05, 0.2, 0.5):
         assert abs(np.mean(ps <= level) - level) < 3.5 * math.sqrt(level * (1 - level) / len(ps))
+
+
+@pytest.mark.parametrize("k", [3, 5, 10])
+def test_heavy_tailed_null_is_exact_for_student_seeds(k, no_intervals):
+    """An own-value quantity (test accuracy) of Student-t(5) seeds, judged with tail_df = 5: p-values uniform."""
+    assert_uniform_p_values(np.random.default_rng(20 + k), k, "accuracy", "test", tails=5, tail_df=5.0)
 
 
 def test_tail_probability_matches_the_t_distribution_in_the_normal_limit():
@@ -125,17 +130,9 @@ def test_tail_probability_matches_the_t_distribution_in_the_normal_limit():
 
 @pytest.mark.parametrize("k", [3, 5, 10])
 def test_predictive_test_is_exact_per_quantity(k, no_intervals):
-    """Pairwise metrics on equal terms (K + 1 set): one-sided p-values of exchangeable models are uniform."""
-    rng = np.random.default_rng(10 + k)
-    ps = []
-    for _ in range(40):
-        judged = [f"m{i}" for i in range(5)]
-        _, out = verdicts(draw(rng, seeds(k), judged), seeds(k), judged, tail_df=None)  # normal theory
-        ps += [r["p_value"] for r in out if r["metric"] == "cka" and r["model"] in judged]
-    ps = np.array(ps)
-    n = len(ps)
-    for level in (0.05, 0.2, 0.5):
-        assert abs(np.mean(ps <= level) - level) < 3.5 * math.sqrt(level * (1 - level) / n)
+    """Pairwise metrics on equal terms (K + 1 set), normal seeds and normal theory: one-sided p-values of
+    exchangeable models are uniform."""
+    assert_uniform_p_values(np.random.default_rng(10 + k), k, "cka")
 
 
 @pytest.mark.parametrize("k", [3, 5, 10])
