@@ -48,7 +48,7 @@ class StageWork:
 
 # NO_CACHE: DVC decides staleness and Prefect keeps no cache of its own (nor hashes `work`, a handle on processes).
 @task(name="stage", cache_policy=NO_CACHE)
-def run_stage(work: StageWork, workspace: str, stage: str, cmd: str, parent_run_id: str, flow_run_id: str) -> str:
+def stage_task(work: StageWork, workspace: str, stage: str, cmd: str, parent_run_id: str, flow_run_id: str) -> str:
     from flows.workers import enter_workspace, run_in_worker
 
     env = {PARENT_ENV: parent_run_id, FLOW_RUN_ENV: flow_run_id, PROGRESS_ENV: str(progress_dir(workspace))}
@@ -186,7 +186,7 @@ def run_plan(work: StageWork, workspace: str, plan: Plan, parent_run_id: str) ->
     flow_run_id = str(flow_run.id or "")
 
     def submit(stage: str):
-        return run_stage.with_options(name=stage, task_run_name=stage).submit(
+        return stage_task.with_options(name=stage, task_run_name=stage).submit(
             work, workspace, stage, plan.cmds[stage], parent_run_id, flow_run_id
         )
 

@@ -22,9 +22,9 @@ from muaudit.lineage.manifest import artifact_hashes, build_manifest
 from muaudit.metrics import calibration
 from muaudit.models.registry import default_layers
 from muaudit.report import report_markdown, summary_table
-from muaudit.report.controls import instrument_check
 from muaudit.report.findings import findings_html, findings_markdown
 from muaudit.report.glance import conclusion, conclusion_html, conclusion_markdown, heatmap
+from muaudit.report.instrument import instrument_check
 from muaudit.report.page import judged_columns, render
 from muaudit.report.plots import Cells, histograms, metric_plots, output_vs_representation
 from muaudit.report.policy import evaluate

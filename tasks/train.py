@@ -10,7 +10,7 @@ from muaudit.errors import BadInputError
 from muaudit.health import check_weights, nonfinite_tensor
 from muaudit.io import sha256_file
 from muaudit.models import build_model, save_model
-from muaudit.models.io import load_weights
+from muaudit.models.weights import load_weights
 from muaudit.runner.stage import main_exit, run_stage
 from muaudit.runtime import device_of, resolve_device
 from muaudit.training import TrainingHooks, seeded_model, train_classifier

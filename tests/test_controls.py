@@ -11,7 +11,7 @@ from conftest import TINY, deep_update, make_workspace, muaudit
 
 from muaudit.controls import any_failed, check_controls, control_rows
 from muaudit.metrics.table import row, to_frame
-from muaudit.report.controls import instrument_check
+from muaudit.report.instrument import instrument_check
 
 BAND = {("accuracy", "logits", "forget"): (0.0, 0.005), ("accuracy", "logits", "retain"): (0.97, 0.01),
         ("cka", "fc", "forget"): (0.80, 0.02)}  # retrain mean, sd

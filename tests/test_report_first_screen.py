@@ -15,8 +15,8 @@ import pytest
 
 from muaudit.controls import ControlCheck
 from muaudit.metrics.table import row, to_frame
-from muaudit.report.controls import instrument_check
 from muaudit.report.glance import conclusion, conclusion_html, heatmap
+from muaudit.report.instrument import instrument_check
 from muaudit.report.page import judged_columns, render
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

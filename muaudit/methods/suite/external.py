@@ -11,7 +11,7 @@ from pydantic import field_validator
 from muaudit.io import sha256_file
 from muaudit.methods.base import MethodParams, UnlearnContext
 from muaudit.methods.registry import register_method
-from muaudit.models.io import load_weights
+from muaudit.models.weights import load_weights
 
 
 class Params(MethodParams):
