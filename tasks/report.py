@@ -73,8 +73,8 @@ def model_devices(models_dir: Path) -> str:
     return ", ".join(sorted(devices))
 
 
-def dvc_metrics(table: pd.DataFrame, models: list[str], policy: dict) -> dict:
-    out, cells = {}, Cells(table)
+def dvc_metrics(table: pd.DataFrame, models: list[str], policy: dict, cells: Cells | None = None) -> dict:
+    out, cells = {}, cells or Cells(table)
     for model in models:
         values = {}
         for _, metric, layer, role in judged_columns(table):
@@ -87,13 +87,13 @@ def dvc_metrics(table: pd.DataFrame, models: list[str], policy: dict) -> dict:
     return out
 
 
-def layer_curves(table: pd.DataFrame, models: list[str]) -> str:
+def layer_curves(table: pd.DataFrame, models: list[str], cells: Cells | None = None) -> str:
     """CSV (quantity, model, kind, layer, value) of every per-layer quantity, for `dvc plots show`: the
     template .dvc/plots/layers.json draws one panel per quantity, one line per model, the band dashed."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["quantity", "model", "kind", "layer", "value"])
-    cells = Cells(table)
+    cells = cells or Cells(table)
     for _, metric, layer, role in judged_columns(table):
         if metric == "accuracy":
             continue
@@ -173,8 +173,9 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
            "platform": platform.platform()}
     env["device"] = model_devices(Path(models_dir)) or env["device"]
     lineage = lineage_record(ws, params, env)
-    plots = metric_plots(table, models)
-    scatter = output_vs_representation(table, models)
+    cells = Cells(table)
+    plots = metric_plots(table, models, cells)
+    scatter = output_vs_representation(table, models, cells)
     plots += ([scatter] if scatter else []) + histograms(Path(activations), models)
     out_dir = Path(out)
     checks = check_controls(table, params.split.scenario)
@@ -188,7 +189,7 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
                           for m, o in outcome.items())
     identity = make_identity(ws, params.model_dump(), lineage["code_commit"],
                              [metrics_dir, split_dir, models_dir, activations])
-    recovery = recovery_lines(table, methods)
+    recovery = recovery_lines(table, methods, cells)
     stability = stability_lines(table, methods)
     chosen = load_chosen(tune_dir, methods) if tune_dir else {}
     below = ("\n" + findings_markdown(table, methods) + recovery_markdown(recovery) + stability_markdown(stability)
@@ -200,13 +201,13 @@ def report(params: Params, metrics_dir: str, split_dir: str, models_dir: str, ac
     # whether the metrics can be trusted
     page = render(header, table, models, policy, plots, lineage, [*vcfg.output, *vcfg.representation],
                   top=conclusion_html(sentences) + box[1] + problems_html(problems),
-                  glance=heatmap(table, models, judged_columns(table)),
+                  glance=heatmap(table, models, judged_columns(table), cells),
                   before_policy=findings_html(table, methods) + recovery_html(recovery) + stability_html(stability),
-                  end=tuning_html(chosen, table) + identity_html(identity))
+                  end=tuning_html(chosen, table) + identity_html(identity), cells=cells)
     atomic_write_bytes(out_dir / "index.html", page.encode())
-    values = dvc_metrics(table, models, policy)
+    values = dvc_metrics(table, models, policy, cells)
     atomic_write_json(out_dir / "metrics.json", values)
-    atomic_write_bytes(out_dir / "layers.csv", layer_curves(table, models).encode())
+    atomic_write_bytes(out_dir / "layers.csv", layer_curves(table, models, cells).encode())
     atomic_write_json(out_dir / "verdicts.json", verdict_records)
     if recorder is not None:  # None under MUAUDIT_NO_TRACKING
         record_in_mlflow(recorder, params, split_info, split_dir, values, verdict_records)

@@ -85,7 +85,8 @@ def _colour(e: float) -> str:
     return f"hsl({0 if e > 0 else 215},75%,{light}%)"
 
 
-def heatmap(table: pd.DataFrame, models: list[str], columns: list[tuple[str, str, str, str]]) -> str:
+def heatmap(table: pd.DataFrame, models: list[str], columns: list[tuple[str, str, str, str]],
+            cells: Cells | None = None) -> str:
     """A compact table of coloured cells: a row per model, a column per (metric, layer, role) of columns
     (muaudit.report.page.judged_columns), grouped under their metric; the numbers are in each cell's title."""
     groups: dict[str, int] = {}
@@ -93,13 +94,13 @@ def heatmap(table: pd.DataFrame, models: list[str], columns: list[tuple[str, str
         groups[metric] = groups.get(metric, 0) + 1
     head = "<tr><th></th>" + "".join(f"<th colspan='{n}' title='{html.escape(m)}'>{html.escape(m)}</th>"
                                      for m, n in groups.items()) + "</tr>"
-    body, cells = "", Cells(table)
+    body, cells = "", cells or Cells(table)
     for model in models:
         row = ""
         for heading, metric, layer, role in columns:
             v = cells.value(model, metric, layer, role)
             mean = cells.band(metric, layer, role, "mean")
-            e, p = _stored(table, model, metric, layer, role)
+            e, p = cells.test(model, metric, layer, role)
             where = f"{model} · {heading}"
             tip = (f"{where}: not measured" if math.isnan(v) else
                    f"{where}: {v:.3f} vs retrain {mean:.3f}, effect {e:+.1f}, p = {p:.3g}")
@@ -111,11 +112,3 @@ def heatmap(table: pd.DataFrame, models: list[str], columns: list[tuple[str, str
            f"(the effect, saturated at {CAP:g}). Hover a cell for its numbers; the full table follows.</p>")
     return f"<section id='heatmap'><h2>At a glance</h2><table class='heat'><thead>{head}</thead><tbody>{body}</tbody></table>{key}</section>"
 
-
-def _stored(table: pd.DataFrame, model: str, metric: str, layer: str, role: str) -> tuple[float, float]:
-    """(effect, p-value) the metrics stage wrote on this judged row (NaN when it has none)."""
-    rows = table[(table.model == model) & (table.reference == "band") & (table.metric == metric)
-                 & (table.layer == layer) & (table.role == role)]
-    if not len(rows):
-        return math.nan, math.nan
-    return float(rows.effect.iloc[0]), float(rows.p_value.iloc[0])

@@ -43,39 +43,41 @@ def judged_columns(table: pd.DataFrame) -> list[tuple[str, str, str, str]]:
     return cols
 
 
-def verdict_table(table: pd.DataFrame, models: list[str], policy: dict, judged: list[str] | None = None) -> str:
+def verdict_table(table: pd.DataFrame, models: list[str], policy: dict, judged: list[str] | None = None,
+                  cells: Cells | None = None) -> str:
     verdict = table[(table.metric == "verdict") & (table.layer == "")].set_index("model")["label"]
     cols = judged_columns(table)
     head = ("<tr><th>model</th><th>verdict</th><th>strongest evidence</th><th>policy</th>"
             + "".join(f"<th>{_e(c[0])}</th>" for c in cols) + "</tr>")
-    body, table_cells = "", Cells(table)
+    body, cells = "", cells or Cells(table)
     for model in models:
         outcome = policy.get(model)
         pol = ("<td></td>" if outcome is None else
                f"<td class='{'pass' if outcome['pass'] else 'fail'}'>{'pass' if outcome['pass'] else 'fail'}</td>")
-        cells = ""
+        row = ""
         for _, metric, layer, role in cols:
-            v = table_cells.value(model, metric, layer, role)
+            v = cells.value(model, metric, layer, role)
             if math.isnan(v):
-                v = table_cells.get(model, "", metric, layer, role)
-            lo, hi = table_cells.band(metric, layer, role, "low"), table_cells.band(metric, layer, role, "high")
+                v = cells.get(model, "", metric, layer, role)
+            lo, hi = cells.band(metric, layer, role, "low"), cells.band(metric, layer, role, "high")
             cls = "" if math.isnan(v) or math.isnan(lo) else ("in" if lo <= v <= hi else "out")
-            cells += f"<td class='{cls}'>{'–' if math.isnan(v) else f'{v:.3f}'}</td>"
+            row += f"<td class='{cls}'>{'–' if math.isnan(v) else f'{v:.3f}'}</td>"
         body += (f"<tr><td>{_e(model)}</td><td><b>{_e(verdict.get(model, ''))}</b></td>"
-                 f"<td>{_e(evidence(table, model, judged))}</td>{pol}{cells}</tr>")
+                 f"<td>{_e(evidence(table, model, judged))}</td>{pol}{row}</tr>")
     band = "".join(
-        f"<td>[{table_cells.band(m, la, r, 'low'):.3f}, {table_cells.band(m, la, r, 'high'):.3f}]</td>" for _, m, la, r in cols)
+        f"<td>[{cells.band(m, la, r, 'low'):.3f}, {cells.band(m, la, r, 'high'):.3f}]</td>" for _, m, la, r in cols)
     body += f"<tr><td>retrain band</td><td></td><td></td><td></td>{band}</tr>"
     return f"<table id='verdicts'><thead>{head}</thead><tbody>{body}</tbody></table>"
 
 
 def render(header: dict, table: pd.DataFrame, models: list[str], policy: dict, plots: list[tuple[str, str]],
            lineage: dict, judged: list[str] | None = None, top: str = "", glance: str = "", before_policy: str = "",
-           end: str = "") -> str:
+           end: str = "", cells: Cells | None = None) -> str:
     """top: what an auditor must read first (the conclusion, the instrument check), right under the title;
     glance: the heatmap, above the full verdict table (which scrolls sideways on its own when wide);
     judged: the row metrics the verdict judges, for the evidence column; before_policy: sections between the
-    verdicts and the policy (findings, recovery, stability); end: sections after the lineage (tuning, identity)."""
+    verdicts and the policy (findings, recovery, stability); end: sections after the lineage (tuning, identity);
+    cells: the table's index, when the caller has built it already."""
     meta = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in header.items())
     pol = "".join(f"<li><b>{_e(m)}</b>: {'pass' if o['pass'] else 'fail — ' + _e('; '.join(o['reasons']))}</li>"
                   for m, o in policy["outcome"].items())
@@ -88,7 +90,7 @@ def render(header: dict, table: pd.DataFrame, models: list[str], policy: dict, p
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Unlearning audit</title>"
         f"<style>{CSS}</style></head><body><h1>Unlearning audit</h1>{top}<dl id='audited'>{meta}</dl>{glance}"
-        f"<h2>Verdicts</h2><div class='scroll'>{verdict_table(table, models, policy['outcome'], judged)}</div>"
+        f"<h2>Verdicts</h2><div class='scroll'>{verdict_table(table, models, policy['outcome'], judged, cells)}</div>"
         "<p>Green: inside the interval a value must fall in to pass that quantity alone; red: outside it. "
         "The verdict tests every quantity at once (docs/verdict.md).</p>"
         f"{before_policy}<h2>Policy</h2><p><code>{_e(json.dumps(policy['criteria']))}</code> — "

@@ -29,14 +29,18 @@ def _role(rows: pd.DataFrame) -> str:
 
 
 class Cells:
-    """The table's values by key, indexed once: the report reads a few thousand single cells, and a boolean
-    filter of the whole table costs ~2 ms each. Build one per table where it is read."""
+    """The table's values by key, indexed once per report (tasks/report.py builds it and hands it on): the
+    report reads a few thousand single cells, and a boolean filter of the whole table costs ~2 ms each."""
 
     def __init__(self, table: pd.DataFrame):
         self._index: dict[tuple, float] = {}
-        keys = zip(table.model, table.reference, table.metric, table.layer, table.role, strict=True)
+        self._tests: dict[tuple, tuple[float, float]] = {}
+        keys = list(zip(table.model, table.reference, table.metric, table.layer, table.role, strict=True))
         for key, value in zip(keys, table.value, strict=True):
             self._index.setdefault(key, float(value))
+        if {"effect", "p_value"} <= set(table.columns):
+            for key, effect, p in zip(keys, table.effect, table.p_value, strict=True):
+                self._tests.setdefault(key, (float(effect), float(p)))
 
     def get(self, model: str, reference: str, metric: str, layer: str, role: str) -> float:
         """The value of the table's first row with these keys (nan if none)."""
@@ -50,9 +54,13 @@ class Cells:
         """The retrain seeds' statistic: mean, sd, low or high."""
         return self.get("retrain", "band", f"{metric}:{stat}", layer, role)
 
+    def test(self, model: str, metric: str, layer: str, role: str) -> tuple[float, float]:
+        """(effect, p-value) the metrics stage wrote on a judged model's aggregate row (NaN when none)."""
+        return self._tests.get((model, "band", metric, layer, role), (float("nan"), float("nan")))
 
-def metric_plots(table: pd.DataFrame, models: list[str]) -> list[tuple[str, str]]:
-    cells = Cells(table)
+
+def metric_plots(table: pd.DataFrame, models: list[str], cells: Cells | None = None) -> list[tuple[str, str]]:
+    cells = cells or Cells(table)
     out = []
     for metric in families(table):
         rows = table[(table.metric == metric) & (table.reference == "band") & table.model.isin(models)]
@@ -75,14 +83,14 @@ def metric_plots(table: pd.DataFrame, models: list[str]) -> list[tuple[str, str]
     return out
 
 
-def output_vs_representation(table: pd.DataFrame, models: list[str]) -> tuple[str, str] | None:
+def output_vs_representation(table: pd.DataFrame, models: list[str], cells: Cells | None = None) -> tuple[str, str] | None:
     """x: forget accuracy (output level); y: the first per-layer family averaged over its hidden layers."""
     reps = [m for m in families(table) if m != "accuracy"
             and table[(table.metric == m) & (table.reference == "band")].layer.nunique() > 1]
     if not reps or "accuracy" not in families(table):
         return None
     rep = reps[0]
-    cells = Cells(table)
+    cells = cells or Cells(table)
     layers = [la for la in dict.fromkeys(table[(table.metric == rep) & (table.reference == "band")].layer)
               if la not in ("", "logits")]
     points = {m: (cells.value(m, "accuracy", "logits", "forget"),

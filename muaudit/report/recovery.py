@@ -30,11 +30,11 @@ def position(v: float, lo: float, hi: float, side: str) -> int:
     return 0 if (side == "low" and pos == 1) or (side == "high" and pos == -1) else pos
 
 
-def recovery_lines(table: pd.DataFrame, methods: list[str]) -> list[tuple[str, str]]:
+def recovery_lines(table: pd.DataFrame, methods: list[str], cells: Cells | None = None) -> list[tuple[str, str]]:
     """(method, line) for every method with relearn rows; empty when the attacks were not enabled."""
     if not (table.metric == "relearn_steps").any():
         return []
-    cells = Cells(table)
+    cells = cells or Cells(table)
     band = {s: cells.band("relearn_steps", "attack", "forget", s) for s in ("mean", "sd", "low", "high")}
     own = table[(table.metric == "relearn_steps") & (table.reference == "") & table.model.str.startswith("retrain_")]
     never = int((own.label == "not-reached").sum())
