@@ -96,7 +96,8 @@ def main() -> None:
     table, verdict = verdicts(pool, params, retrain_ids, extras)
     print(f"metrics for {len(extras) + len(retrain_ids) + 1} models in {time.perf_counter() - start:.0f} s")
     table.to_parquet(pool.work / "false_alarm.parquet")  # for inspection
-    alpha = judged_config(params).verdict.alpha
+    vcfg = judged_config(params).verdict
+    alpha = vcfg.alpha
     alarms = [m for m in extras if verdict[m] != "consistent"]
     lo, hi = calibration.clopper_pearson(len(alarms), len(extras))
     scenario, k = params.split.scenario, len(retrain_ids)
@@ -107,7 +108,7 @@ def main() -> None:
     if a.write_calibration:
         record = calibration.load()
         record[scenario] = {**record.get(scenario, {}), "dataset": params.data.name, "model": params.model.name, "K": k,
-                            "alpha": alpha, "tail_df": judged_config(params).verdict.tail_df,
+                            "alpha": alpha, "tail_df": vcfg.tail_df,
                             "false_alarms": len(alarms), "n": len(extras), "ci_low": round(lo, 4), "ci_high": round(hi, 4),
                             "seeds": f"{min(seeds)}-{max(seeds)} ({len(seeds)} of {len(a.seeds)} fixed seeds)",
                             "retrain_seeds": list(params.retrain.seeds)}

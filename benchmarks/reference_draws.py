@@ -92,8 +92,9 @@ def judge(a, params) -> None:
     controls = {c: ids for c, ids in controls.items() if all(m in present for m in ids)}
     cfg = judged_config(params)
     rng = np.random.default_rng(DRAW_SEED)
+    measured: dict[str, dict] = {}
     for k in a.ks:
-        rates, got = [], defaultdict(list)
+        flagged, got = [], defaultdict(list)
         for _ in range(a.draws):
             refs = sorted(rng.choice(seeds, size=k, replace=False))
             others = [m for m in seeds if m not in refs]
@@ -101,26 +102,26 @@ def judge(a, params) -> None:
             rows = by_reference[""] + [r for ref in refs for r in by_reference[ref]]
             out = band_and_verdicts(rows, {m: "ok" for m in ["original", *refs, *judged]}, refs, cfg)
             label = {r["model"]: r["label"] for r in out if r["metric"] == "verdict" and r["layer"] == ""}
-            rates.append(sum(label[m] != "consistent" for m in others) / len(others))
+            flagged.append(sum(label[m] != "consistent" for m in others))
             for c, ids in controls.items():
                 got[c] += [label[m] for m in ids]
-        n = (len(seeds) - k) * len(rates)
-        alarms = round(sum(rates) * (len(seeds) - k))
+        rates = [f / (len(seeds) - k) for f in flagged]
+        alarms, n = sum(flagged), (len(seeds) - k) * len(flagged)
         lo, hi = calibration.clopper_pearson(alarms, n)
         print(f"scenario={params.split.scenario} seeds={a.seed_set} K={k} alpha={cfg.verdict.alpha} "
               f"tail_df={cfg.verdict.tail_df}: false alarms: {alarms}/{n} over {len(rates)} reference draws "
               f"(rate {alarms / n:.3f}, pooled 95% CP {lo:.3f}-{hi:.3f}, too narrow: the trials of a draw share it; "
               f"per draw {min(rates):.3f}-{max(rates):.3f}, median {np.median(rates):.3f})", flush=True)
-        if a.write_calibration:
-            record = calibration.load()
-            entry = record.setdefault(params.split.scenario, {}).setdefault("over_draws", {})
-            entry[str(k)] = {"seed_set": a.seed_set, "seeds": len(seeds), "draws": len(rates), "false_alarms": alarms, "n": n,
-                             "per_draw_max": round(max(rates), 4), "tail_df": cfg.verdict.tail_df}
-            atomic_write_json(calibration.FILE, record)
+        measured[str(k)] = {"seed_set": a.seed_set, "seeds": len(seeds), "draws": len(rates), "false_alarms": alarms,
+                            "n": n, "per_draw_max": round(max(rates), 4), "tail_df": cfg.verdict.tail_df}
         for c, labels in got.items():
             print(f"  {c}: flagged {sum(x != 'consistent' for x in labels) / len(labels):.3f}, output-only "
                   f"{sum(x == 'output-only' for x in labels) / len(labels):.3f} "
                   f"({len(controls[c])} seeds x {len(rates)} draws)", flush=True)
+    if a.write_calibration:
+        record = calibration.load()
+        record.setdefault(params.split.scenario, {}).setdefault("over_draws", {}).update(measured)
+        atomic_write_json(calibration.FILE, record)
 
 
 def main() -> None:

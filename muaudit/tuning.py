@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from muaudit.errors import BadInputError
-from muaudit.metrics.stats import critical_value
+from muaudit.metrics.stats import predictive_half_width
 
 QUANTITIES = ("forget", "retain", "test", "mia")  # accuracies on the tuning roles, then MIA-efficacy
 SIDES = {"forget": "both", "retain": "low", "test": "low", "mia": "both"}  # as the output verdict judges them
@@ -70,7 +70,7 @@ def band(reference: dict[str, list[float]], alpha: float, floor: float,
     for q, vals in reference.items():
         k = len(vals)
         s = max(float(np.std(vals, ddof=1)), floor)
-        half = critical_value(level / 2, k, tail_df) * s * math.sqrt(1 + 1 / k)
+        half = predictive_half_width(level, k, tail_df) * s
         out[q] = (float(np.mean(vals)) - half, float(np.mean(vals)) + half)
     return out
 

@@ -184,7 +184,7 @@ def band_rows(q: _Quantity, seeds: list[str], j: Judge, key: tuple, level: float
 
         center = float(stats.inverse(z.mean(), j.scale))
         s = stats.spread(z, j.floor * stats.slope(center, j.scale))
-        half = stats.critical_value(level / 2, k, tail_df) * s * math.sqrt(1 + 1 / k)
+        half = stats.predictive_half_width(level, k, tail_df) * s
         lo, hi = (float(stats.inverse(z.mean() - half, j.scale)), float(stats.inverse(z.mean() + half, j.scale)))
         mean, sd = float(raw.mean()), float(raw.std(ddof=1))
     else:

@@ -115,6 +115,12 @@ def critical_value(level: float, k: int, tail_df: float | None = None) -> float:
     return float(brentq(lambda t: tail_probability(t, k, tail_df) - level, 0.0, hi, xtol=1e-6))
 
 
+def predictive_half_width(level: float, k: int, tail_df: float | None = None) -> float:
+    """Half-width, in retrain sds, of the two-sided predictive interval at `level` around K references' mean:
+    a value outside it has a two-sided p below level."""
+    return critical_value(level / 2, k, tail_df) * math.sqrt(1 + 1 / k)
+
+
 def p_value(t: float, k: int, side: str, tail_df: float | None = None) -> float:
     """P-value of the predictive t statistic of K references; side: low (only small values are a
     discrepancy), high, both."""
@@ -211,9 +217,7 @@ MAX_DETECTABLE_EFFECT = 10.0
 
 def detectable_effect(k: int, alpha: float, tail_df: float | None = None) -> float:
     """The effect (retrain sds) at which one two-sided quantity tested alone at alpha reaches p = alpha."""
-    if k < 2:
-        return math.inf
-    return critical_value(alpha / 2, k, tail_df) * math.sqrt(1 + 1 / k)
+    return predictive_half_width(alpha, k, tail_df) if k >= 2 else math.inf
 
 
 def smallest_k(alpha: float, tail_df: float | None = None, limit: int = 200) -> int:
