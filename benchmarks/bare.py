@@ -1,8 +1,9 @@
-"""The bare computation of an audit: the same trainings, extractions and metrics as `muaudit run`, in one
-process, data kept in memory, no orchestration, no tracking, no serialization (and no report).
+"""The bare computation of an audit: every stage body of `muaudit run` (tasks/<module>.py `run`), called in one
+process in the stage table's order, with the data handed from one body to the next in memory: no
+orchestration, no tracking, no files (the report's files are built, not written; the lineage is empty).
 
 Usage: python benchmarks/bare.py [--params params.yaml] [--table out.parquet]   (from the repository root)
-Prints one JSON line: wall time per phase and in total.
+Prints one JSON line: wall time per stage module (summed over its runs), imports, and the total.
 """
 
 from __future__ import annotations
@@ -23,107 +24,80 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--table", help="also write the metrics table here (Parquet), to compare with the pipeline's")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    import numpy as np
-    import torch
+    import hashlib
 
-    from muaudit.attacks.recovery import run_attacks
+    import numpy as np
+
+    import tasks.attack
+    import tasks.extract
+    import tasks.metrics
+    import tasks.report
+    import tasks.retrain
+    import tasks.split
+    import tasks.train
+    import tasks.tune
+    import tasks.tune_reference
+    import tasks.unlearn
     from muaudit.config import load_params
-    from muaudit.controls import check_controls
-    from muaudit.data import SplitData, get_dataset, make_roles
-    from muaudit.extraction import extract, resolve_layers
-    from muaudit.methods import UnlearnContext, registry
-    from muaudit.metrics.compute import metrics_table
-    from muaudit.metrics.context import ArrayStore, Context
-    from muaudit.models import build_model
+    from muaudit.data import get_dataset
+    from muaudit.data.split import split_data
+    from muaudit.lineage.identity import make_identity
+    from muaudit.metrics.context import ArrayStore
     from muaudit.runtime import configure
-    from muaudit.training import seeded_model, train_classifier
-    from tasks.common import SplitTensors, accuracies
-    from tasks.extract import capped_index
-    from tasks.unlearn import METHOD_SEED, _check_healthy
+    from muaudit.training import TrainingHooks
 
     times: dict[str, float] = {"imports": time.perf_counter() - t0}
     p = load_params(args.params)
     configure(p.runtime.threads, p.runtime.device, p.runtime.deterministic)
+    hooks = TrainingHooks()
 
-    def lap(name: str, start: float) -> None:
+    def timed(name: str, body, *a, **kw):
+        start = time.perf_counter()
+        result = body(p, hooks, *a, **kw)
         times[name] = times.get(name, 0.0) + time.perf_counter() - start
+        return result
 
-    s = time.perf_counter()
-    ds = get_dataset(p.data.name, p.data.path)
-    roles = make_roles(ds.y, p.split.scenario, p.split.forget_fraction, p.split.forget_classes,
-                       p.data.test_fraction, p.split.seed)
-    ds.content_hashes()  # the split fingerprint is part of the split's computation
-    data = SplitData(x=np.ascontiguousarray(ds.x, dtype=np.float32), y=ds.y.astype(np.int64),
-                     sample_ids=ds.sample_ids, roles=roles, num_classes=ds.num_classes,
-                     input_shape=tuple(ds.x.shape[1:]), info={}, tune=np.zeros(len(roles), bool))
-    lap("split", s)
-
-    def build():
-        return build_model(p.model.name, data.input_shape, data.num_classes)
-
-    tensors = SplitTensors(data, torch.device("cpu"))
-
-    def fit(train_roles: tuple[str, ...], seed: int):
-        net = seeded_model(build, seed)
-        x, y = tensors.rows(*train_roles)
-        train_classifier(net, x, y, p.train.epochs, p.train.lr, p.train.batch_size, seed, p.train.weight_decay)
-        accuracies(net, tensors)
-        return net
-
-    s = time.perf_counter()
-    models = {"original": fit(("forget", "retain"), p.train.seed)}
-    lap("train", s)
-    s = time.perf_counter()
-    for seed in p.retrain.seeds:
-        models[f"retrain_{seed}"] = fit(("retain",), seed)
-    lap("retrain", s)
-    s = time.perf_counter()
-    x_f, y_f = tensors.rows("forget")
-    x_r, y_r = tensors.rows("retain")
-    for method in p.unlearn.methods:
-        spec = registry.get(method)
-        if p.split.scenario not in spec.scenarios:
-            continue
-        original = models["original"]
-        ctx = UnlearnContext(
-            original=copy.deepcopy(original).requires_grad_(False),
-            model=seeded_model(lambda o=original: copy.deepcopy(o), METHOD_SEED),
-            x_forget=x_f, y_forget=y_f, x_retain=x_r, y_retain=y_r, num_classes=data.num_classes,
-            scenario=p.split.scenario, forget_classes=tuple(p.split.forget_classes), seed=METHOD_SEED,
-            build_model=build)
-        ctx.model.requires_grad_(True)
-        try:
-            result = spec.fn(ctx, p.unlearn.method_params(method))
-            _check_healthy(result, tensors, data.num_classes)
-        except Exception:  # a failed method is an outcome, as in the pipeline
-            continue
-        accuracies(result, tensors)
-        models[method] = result
-    lap("unlearn", s)
-
-    s = time.perf_counter()
-    keep = capped_index(data.roles, p.extract.max_samples_per_role)
-    x_keep = torch.from_numpy(data.x[keep])
-    acts = {name: extract(net, x_keep, resolve_layers(net, p.extract.layers), p.extract.batch_size)
-            for name, net in models.items()}
-    lap("extract", s)
-
-    s = time.perf_counter()
-    cfg = p.metrics.parsed()
-    classes = sorted(set(p.split.forget_classes)) if p.split.scenario == "class" else None
-    attacks = {name: run_attacks(net, x_f, y_f, x_r, y_r, cfg.metric_params("relearn"),
-                                 cfg.metric_params("head_refit"), classes) for name, net in models.items()}
-    lap("attack", s)
-
-    s = time.perf_counter()
+    d = p.data
+    new = timed("split", lambda _p, _h: tasks.split.run(p, hooks, get_dataset(
+        d.name, d.path, label_column=d.label_column, id_column=d.id_column)).output)
+    data = split_data(new)
+    models = {"original": timed("train", tasks.train.run, split=data).output}
     retrain_ids = [f"retrain_{seed}" for seed in p.retrain.seeds]
-    statuses = {m: ("ok" if m in models else "failed") for m in ["original", *retrain_ids, *p.unlearn.methods]}
-    store = ArrayStore(data.sample_ids[keep], data.roles[keep], data.y[keep], acts)
-    ctx = Context(store, list(acts), retrain_ids, p.split.scenario, attacks=attacks)
-    errors = {m: "failed" for m, status in statuses.items() if status != "ok"}
-    table = metrics_table(ctx, statuses, retrain_ids, cfg, errors)
-    check_controls(table, p.split.scenario)
-    lap("metrics", s)
+    for seed, name in zip(p.retrain.seeds, retrain_ids, strict=True):
+        models[name] = timed("retrain", tasks.retrain.run, data, seed).output
+    reference = {name: timed("tune_reference", tasks.tune_reference.run, models[name], data).output
+                 for name in retrain_ids}
+    # each stage of the pipeline loads its own copy of the original from disk
+    chosen = {m: timed("tune", tasks.tune.run, data, copy.deepcopy(models["original"]), reference, m).output
+              for m in p.unlearn.methods}
+    for m in p.unlearn.methods:
+        models[m] = timed("unlearn", tasks.unlearn.run, data, copy.deepcopy(models["original"]), m, chosen[m]).output
+        for seed in p.unlearn.extra_seeds:
+            models[f"{m}_s{seed}"] = timed("unlearn", tasks.unlearn.run, data, copy.deepcopy(models["original"]), m,
+                                           chosen[m], seed).output
+
+    acts: dict[str, dict[str, np.ndarray]] = {}
+    rows = None
+    for name, model in models.items():
+        start = time.perf_counter()
+        out = tasks.extract.run(p, hooks, model, data).output
+        batches = list(out.batches)  # the extraction runs as the batches are drawn, as the writer draws them
+        if batches:
+            rows = [np.concatenate([b[i] for b in batches]) for i in range(3)]
+            # float32, as the store keeps them (some layers are pooled in float64)
+            acts[name] = {layer: np.concatenate([b[3][layer] for b in batches]).astype(np.float32)
+                          for layer in batches[0][3]}
+        times["extract"] = times.get("extract", 0.0) + time.perf_counter() - start
+    attacks = {name: timed("attack", tasks.attack.run, model, data).output for name, model in models.items()}
+
+    store = ArrayStore(*rows, acts)
+    sidecars = {name: model.meta for name, model in models.items()}
+    table = timed("metrics", tasks.metrics.run, store, sidecars, attacks).output
+    forget = sorted(str(s) for s in data.sample_ids[data.roles == "forget"])
+    summary = {**data.info, "forget_fingerprint": hashlib.sha256("\n".join(forget).encode()).hexdigest()}
+    lineage = {"code_commit": "", "artifacts": [], "stage_runs": {}, "input_hashes": {},
+               "identity": make_identity(Path(args.params).parent, p.model_dump(), "", [])}
+    timed("report", tasks.report.run, table, summary, sidecars, store, lineage, chosen)
     if args.table:
         table.to_parquet(args.table)
     times["total"] = time.perf_counter() - t0

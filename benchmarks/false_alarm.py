@@ -34,6 +34,8 @@ from muaudit.config import load_params  # noqa: E402
 from muaudit.io import atomic_write_json  # noqa: E402
 from muaudit.metrics import calibration, registry  # noqa: E402
 from muaudit.metrics.compute import compute_metrics  # noqa: E402
+from muaudit.metrics.context import ParquetStore  # noqa: E402
+from muaudit.runner.artifacts import read_sidecars  # noqa: E402
 from muaudit.runtime import configure  # noqa: E402
 
 SEEDS = list(range(1001, 1101))  # fixed before the first run; see the module docstring
@@ -55,7 +57,8 @@ def judged_config(params):
 
 
 def verdicts(pool: Pool, params, retrain_ids: list[str], judged: list[str]):
-    table = compute_metrics(str(pool.activations), str(pool.models), retrain_ids, judged, judged_config(params),
+    table = compute_metrics(ParquetStore(pool.activations), read_sidecars(str(pool.models), None, {}), retrain_ids,
+                            judged, judged_config(params),
                             params.split.scenario)
     return table, table[(table.metric == "verdict") & (table.layer == "")].set_index("model").label
 

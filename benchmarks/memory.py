@@ -105,10 +105,11 @@ def child_prepare(folder: str, n: int) -> None:
 
 def child_extract(folder: str) -> None:
     from muaudit.config import parse_params
-    from tasks.extract import extract
+    from muaudit.runner.stage import run_files
 
     p = parse_params({"model": {"name": "resnet18"}, "runtime": {"device": "cpu"}})
-    extract(p.extract, p.model, p.runtime, f"{folder}/model", f"{folder}/split", f"{folder}/activations/model=original")
+    run_files("extract_original", p, {"model_dir": f"{folder}/model", "split": f"{folder}/split",
+                                      "out": f"{folder}/activations/model=original"})
 
 
 def child_write(folder: str, n: int) -> None:
@@ -140,12 +141,15 @@ def child_write(folder: str, n: int) -> None:
 def child_metrics(root: str, models: int) -> None:
     from muaudit.metrics import registry
     from muaudit.metrics.compute import compute_metrics
+    from muaudit.metrics.context import ParquetStore
+    from muaudit.runner.artifacts import read_sidecars
 
     retrains, methods = model_ids(models)
     # every enabled metric that reads activations (the attacks read the attack stages' results, which a
     # synthetic store does not have; their memory is one model's weights per stage)
     enabled = [n for n in registry.MetricsConfig().enabled if registry.get(n).scope != "attack"]
-    table = compute_metrics(root, str(Path(root).parent / "models"), retrains, methods, {"enabled": enabled},
+    table = compute_metrics(ParquetStore(root), read_sidecars(str(Path(root).parent / "models"), None, {}), retrains,
+                            methods, {"enabled": enabled},
                             scenario="class")
     print(f"rows={len(table)}", file=sys.stderr)
 

@@ -30,15 +30,14 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tasks/ is a project folder, not installed
 
 from muaudit.config import Params, load_params  # noqa: E402
+from muaudit.data import load_split  # noqa: E402
 from muaudit.extraction import extract, resolve_layers  # noqa: E402
 from muaudit.methods.suite.head_only import Params as HeadParams  # noqa: E402
 from muaudit.models import build_model, load_model, save_model  # noqa: E402
+from muaudit.runner.stage import run_files  # noqa: E402
 from muaudit.runtime import configure  # noqa: E402
 from muaudit.store import write_model_activations  # noqa: E402
 from muaudit.training import batches, train_classifier  # noqa: E402
-from tasks.common import load_split  # noqa: E402
-from tasks.split import split  # noqa: E402
-from tasks.train import fit  # noqa: E402
 
 
 def with_scenario(params: Params, scenario: str) -> Params:
@@ -51,7 +50,7 @@ class Pool:
         self.work = Path(work)
         self.split_dir = self.work / "split"
         if not (self.split_dir / "split.json").exists():
-            split(params.data, params.split, str(self.split_dir))
+            run_files("split", params, {"out": str(self.split_dir)})
         self._data = None
 
     @property
@@ -83,8 +82,7 @@ class Pool:
     def original(self) -> str:
         p = self.params
         if not (self.models / "original" / "model.json").exists():
-            fit(p.model, p.train, p.runtime, str(self.split_dir), str(self.models / "original"), ("forget", "retain"),
-                p.train.seed)
+            run_files("train", p, {"split": str(self.split_dir), "out": str(self.models / "original")})
         self._extract("original")
         return "original"
 
@@ -92,7 +90,7 @@ class Pool:
         model_id = f"retrain_{seed}"
         if not (self.models / model_id / "model.json").exists():
             p = self.params
-            fit(p.model, p.train, p.runtime, str(self.split_dir), str(self.models / model_id), ("retain",), seed)
+            run_files("retrain", p, {"split": str(self.split_dir), "out": str(self.models / model_id)}, seed=seed)
         self._extract(model_id)
         return model_id
 

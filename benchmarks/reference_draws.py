@@ -45,6 +45,8 @@ from muaudit.io import atomic_write_json  # noqa: E402
 from muaudit.metrics import calibration, stats  # noqa: E402
 from muaudit.metrics.band import band_and_verdicts  # noqa: E402
 from muaudit.metrics.compute import compute_metrics  # noqa: E402
+from muaudit.metrics.context import ParquetStore  # noqa: E402
+from muaudit.runner.artifacts import read_sidecars  # noqa: E402
 from muaudit.runtime import configure  # noqa: E402
 
 SEED_SETS = {"a": list(range(1, 11)) + list(range(1001, 1101)), "b": list(range(1101, 1201))}
@@ -66,7 +68,7 @@ def compute(a, params) -> None:
     i, n = (int(x) for x in a.part.split("/"))
     refs = seeds[i - 1::n]
     start = time.perf_counter()
-    table = compute_metrics(str(pool.activations), str(pool.models), refs,
+    table = compute_metrics(ParquetStore(pool.activations), read_sidecars(str(pool.models), None, {}), refs,
                             [m for m in seeds if m not in refs] + controls, judged_config(params), params.split.scenario)
     table = table[table.reference != "band"]
     table.to_parquet(rows_path(Path(a.work), params.split.scenario, a.seed_set, a.part))

@@ -169,12 +169,13 @@ def bench_pipeline(tmp: Path, overrides: dict, label: str) -> Path:
     out("\nPer-stage time (stage body as recorded in MLflow, workers=1) against the bare phase:\n")
     out("| stage | pipeline s | bare phase | bare s |")
     out("|---|---|---|---|")
+    from muaudit.runner import stage_table
+
     groups: dict[str, float] = {}
     for name, val in stages.items():
-        if name == "audit":
+        if name == "audit" or "/" in name:  # the parent run, and child runs (trials, judged models)
             continue
-        key = name.split("@")[0].replace("extract_original", "extract").replace("extract_retrain", "extract")
-        key = key.replace("extract_unlearn", "extract")
+        key = stage_table.by_name(name).module  # bare.py times each module's body, summed over its runs
         groups[key] = groups.get(key, 0.0) + val
     for key, val in groups.items():
         out(f"| {key} | {val:.2f} | {key} | {b.get(key, float('nan')):.2f} |")
@@ -308,6 +309,8 @@ def bench_metrics(tmp: Path) -> None:
             out(f"| {n} | {d} | {cka_s:.2f} | {time.perf_counter() - s:.2f} |")
             del a, b
     from muaudit.metrics.compute import compute_metrics
+    from muaudit.metrics.context import ParquetStore
+    from muaudit.runner.artifacts import read_sidecars
     from muaudit.store import write_model_activations
 
     n, dims = 1797, {"block1": 16, "block2": 32, "fc": 64, "logits": 10}
@@ -328,7 +331,8 @@ def bench_metrics(tmp: Path) -> None:
                 acts = {k: rng.standard_normal((n, d)).astype(np.float32) for k, d in dims.items()}
                 write_model_activations(root / f"model={model}", ids, roles, labels, acts)
         s = time.perf_counter()
-        compute_metrics(str(root), str(tmp / "models"), retrain, methods, NO_ATTACKS, "random")
+        compute_metrics(ParquetStore(root), read_sidecars(str(tmp / "models"), None, {}), retrain, methods, NO_ATTACKS,
+                        "random")
         t = time.perf_counter() - s
         out(f"| {6 + m} | {t:.2f} | {t / (6 + m):.3f} |")
     out("")
@@ -375,8 +379,8 @@ def main() -> None:
         tmp = Path(d)
         ws = None
         if "audit" not in skip:
-            # without the tune@ stages' searches: benchmarks/bare.py does not model tuning, so the ratio compares
-            # the same work (tuning's own cost: docs/tuning.md)
+            # without the tune@ stages' searches (benchmarks/bare.py runs the same tune bodies, so the ratio
+            # would hold with them; they would make the benchmark take a quarter of an hour: docs/tuning.md)
             ws = bench_pipeline(tmp, TINY if args.quick else {"unlearn": {"tune": []}},
                                 "tiny params" if args.quick else "default params, unlearn.tune: []")
         if "extract" not in skip:

@@ -127,25 +127,15 @@ def choose(table: list[dict]) -> dict:
     return min(inside or table, key=lambda t: (t["gap"], t["number"]))
 
 
-def is_tuned(path: str | None) -> bool:
-    """Whether tune@<method> chose a setting (its JSON says tuned), rather than passing the block through."""
-    if path is None:
-        return False
-    from muaudit.io import read_json
-
-    return bool(read_json(path, "the setting chosen by tune@<method>").get("tuned"))
-
-
-def applied_params(unlearn, method: str, path: str | None):
-    """The hyperparameters unlearn@<method> applies: the chosen setting when tuned, else the params block."""
-    if not is_tuned(path):
+def applied_params(unlearn, method: str, chosen: dict | None):
+    """The hyperparameters unlearn@<method> applies: the setting tune@<method> chose (chosen: its JSON,
+    data/tune/<method>.json) when it tuned, else the params block."""
+    if not (chosen or {}).get("tuned"):
         return unlearn.method_params(method)
-    from muaudit.io import read_json
-
-    chosen = read_json(path, "the setting chosen by tune@<method>")
+    source = f"data/tune/{method}.json"
     if chosen.get("method") != method:
-        raise BadInputError(f"{path}: holds the setting of '{chosen.get('method')}'; expected '{method}'")
-    return unlearn.method_spec(method).parse_params(chosen["params"], key=str(path))
+        raise BadInputError(f"{source}: holds the setting of '{chosen.get('method')}'; expected '{method}'")
+    return unlearn.method_spec(method).parse_params(chosen["params"], key=source)
 
 
 @dataclass(frozen=True)

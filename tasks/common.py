@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from muaudit.data import SplitData, load_split
+from muaudit.data import SplitData
 
 ROLES = ("forget", "retain", "test")
 
@@ -29,13 +29,3 @@ def accuracies(model, tensors: SplitTensors) -> dict[str, float]:
     from muaudit.training import accuracy
 
     return {f"acc_{role}": accuracy(model, *tensors.rows(role)) for role in ROLES}
-
-
-__all__ = ["SplitTensors", "accuracies", "load_split"]
-
-
-def model_split_out_args(p) -> None:
-    """The arguments of a stage that reads one model and the split and writes one output."""
-    p.add_argument("--model-dir", required=True)
-    p.add_argument("--split", required=True)
-    p.add_argument("--out", required=True)

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from muaudit.runner.stage import main_exit, run_stage
+from muaudit.config import Params
+from muaudit.data import SplitData
+from muaudit.results import StageResult
+from muaudit.training import TrainingHooks
 from tasks.train import fit
 
 
-def main(argv: list[str] | None = None) -> int:
-    def add(p):
-        p.add_argument("--seed", type=int, required=True)
-        p.add_argument("--split", required=True)
-        p.add_argument("--out", required=True)
-
-    return run_stage(
-        "retrain",
-        argv,
-        add,
-        lambda params, a, hooks: fit(params.model, params.train, params.runtime, a.split, a.out, ("retain",), a.seed,
-                                     hooks),
-        lambda a: [a.out],
-        lambda p, a: {"seed": a.seed, "model": p.model.model_dump(), "train": p.train.model_dump(),
-                      "runtime": p.runtime.model_dump()},
-    )
+def run(params: Params, hooks: TrainingHooks, split: SplitData, seed: int) -> StageResult:
+    return fit(params, split, ("retain",), seed, hooks)
 
 
 if __name__ == "__main__":
-    main_exit(main())
+    from muaudit.runner.stage import main
+
+    main("retrain")

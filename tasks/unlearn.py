@@ -18,32 +18,32 @@ import traceback
 
 import torch
 
-from muaudit.config import ModelParams, RuntimeParams, SplitParams
+from muaudit.config import Params, SplitParams
+from muaudit.data import SplitData
 from muaudit.health import DivergedError, check_weights
 from muaudit.methods import UnlearnContext, registry
 from muaudit.methods.base import MethodParams
 from muaudit.methods.registry import MethodSpec
-from muaudit.models import build_model, load_model, save_model
-from muaudit.runner.stage import main_exit, run_stage
+from muaudit.models import build_model
+from muaudit.models.weights import StoredModel
+from muaudit.results import StageResult
 from muaudit.runtime import device_of, resolve_device
 from muaudit.training import TrainingHooks, seeded_model
-from muaudit.tuning import applied_params, is_tuned
-from tasks.common import SplitTensors, accuracies, load_split
+from muaudit.tuning import applied_params
+from tasks.common import SplitTensors, accuracies
 
 METHOD_SEED = 0  # the seed of every method's own run (model <method>); unlearn.extra_seeds adds others
 COLLAPSE_MARGIN = 0.05  # retain accuracy within this of chance counts as a collapsed model
 
 
-def unlearn(method: str, method_params: MethodParams, model: ModelParams, split: SplitParams,
-            runtime: RuntimeParams, split_dir: str, original_dir: str, out: str,
-            spec: MethodSpec | None = None, train_epochs: int | None = None,
-            hooks: TrainingHooks | None = None, seed: int = METHOD_SEED) -> dict:
-    """spec: pass it for user methods (params block with a target); train_epochs: for cost_vs_retrain;
-    seed: the method's randomness (batch order, random labels, noise, new heads); an extra seed's run
-    (stage unlearn_seed) records it in model.json, the own run's sidecar stays as it was."""
+def unlearn(method: str, method_params: MethodParams, params: Params, data: SplitData, original: StoredModel,
+            spec: MethodSpec | None = None, hooks: TrainingHooks | None = None, seed: int = METHOD_SEED) -> StageResult:
+    """spec: pass it for user methods (params block with a target); seed: the method's randomness (batch
+    order, random labels, noise, new heads); an extra seed's run (stage unlearn_seed) records it in
+    model.json, the own run's sidecar stays as it was."""
     spec = spec or registry.get(method)
     hooks = hooks or TrainingHooks()
-    data = load_split(split_dir)
+    model, split, runtime = params.model, params.split, params.runtime
     device = resolve_device(runtime.device)
 
     def build():
@@ -59,13 +59,9 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
     if kind not in spec.scenarios:
         reason = f"{method} applies to the {', '.join(spec.scenarios)} scenario only, not '{split.scenario}'"
         print(f"skipped: {reason}")
-        save_status(out, {**base, "status": "skipped", "reason": reason})
-        return {"skipped": 1.0}
-    original, _ = load_model(build_model(model.name, data.input_shape, data.num_classes, **model.kwargs),
-                             original_dir)
-    original = original.to(device)
+        return StageResult(StoredModel({**base, "status": "skipped", "reason": reason}), {"skipped": 1.0})
     tensors = SplitTensors(data, device)
-    ctx = make_context(original, tensors, data.num_classes, split, build, hooks, seed)
+    ctx = make_context(original.net.to(device), tensors, data.num_classes, split, build, hooks, seed)
     x_r = ctx.x_retain
     counter = ctx.model.register_forward_pre_hook(lambda _m, args: count_forward(ctx, args))
     try:
@@ -74,19 +70,18 @@ def unlearn(method: str, method_params: MethodParams, model: ModelParams, split:
     except Exception as err:  # any method error is an outcome to report, not a crash of the audit
         print(f"failed: {method}: {err}")
         hooks.record_device(device_of(ctx.model))
-        save_status(out, {**base, "status": "failed", "error": f"{type(err).__name__}: {err}",
-                          "traceback": traceback.format_exc(limit=3)})
-        return {"failed": 1.0}
+        meta = {**base, "status": "failed", "error": f"{type(err).__name__}: {err}",
+                "traceback": traceback.format_exc(limit=3)}
+        return StageResult(StoredModel(meta), {"failed": 1.0})
     finally:
         counter.remove()
     metrics = accuracies(result, tensors)
     hooks.record_device(device_of(result))
     # A method may attach provenance to its result (external: the checkpoint's path and sha256).
-    save_model(result, out, {**base, **getattr(result, "muaudit_meta", {}), "device": device_of(result),
-                             "status": "ok", "sample_passes": ctx.sample_passes, **metrics})
-    if train_epochs:
-        metrics["cost_vs_retrain"] = ctx.sample_passes / (train_epochs * len(x_r))
-    return metrics
+    meta = {**base, **getattr(result, "muaudit_meta", {}), "device": device_of(result), "status": "ok",
+            "sample_passes": ctx.sample_passes, **metrics}
+    metrics["cost_vs_retrain"] = ctx.sample_passes / (params.train.epochs * len(x_r))
+    return StageResult(StoredModel(meta, result), metrics)
 
 
 def make_context(original, tensors: SplitTensors, num_classes: int, split: SplitParams, build,
@@ -120,40 +115,18 @@ def _check_healthy(model, tensors: SplitTensors, num_classes: int, method: str) 
         raise DivergedError(f"{method}: model collapsed: retain accuracy {acc:.3f} is at chance ({chance:.3f})")
 
 
-def save_status(out: str, meta: dict) -> None:
-    from pathlib import Path
-
-    from muaudit.io import atomic_dir, atomic_write_json
-
-    with atomic_dir(out) as tmp:
-        atomic_write_json(Path(tmp) / "model.json", meta)
-
-
-def main(argv: list[str] | None = None) -> int:
-    def add(p):
-        p.add_argument("--method", required=True)
-        p.add_argument("--split", required=True)
-        p.add_argument("--original", required=True)
-        p.add_argument("--out", required=True)
-        p.add_argument("--tuned", help="the setting chosen by tune@<method> (data/tune/<method>.json)")
-        p.add_argument("--seed", type=int, default=METHOD_SEED)  # an extra seed: stage unlearn_seed
-
-    def body(params, a, hooks):
-        return unlearn(a.method, applied_params(params.unlearn, a.method, a.tuned), params.model, params.split,
-                       params.runtime, a.split, a.original, a.out, spec=params.unlearn.method_spec(a.method),
-                       train_epochs=params.train.epochs, hooks=hooks, seed=a.seed)
-
-    return run_stage(
-        "unlearn",
-        argv,
-        add,
-        body,
-        lambda a: [a.out],
-        lambda p, a: {"method": a.method, "seed": a.seed,
-                      f"unlearn.{a.method}": applied_params(p.unlearn, a.method, a.tuned).model_dump(),
-                      "tuned": is_tuned(a.tuned), "model": p.model.model_dump(), "runtime": p.runtime.model_dump()},
-    )
+def run(params: Params, hooks: TrainingHooks, split: SplitData, original: StoredModel, method: str,
+        tuned: dict | None = None, seed: int | None = None) -> StageResult:
+    """tuned: the setting tune@<method> chose (data/tune/<method>.json); seed: an extra seed (unlearn_seed)."""
+    applied = applied_params(params.unlearn, method, tuned)
+    result = unlearn(method, applied, params, split, original, spec=params.unlearn.method_spec(method),
+                     hooks=hooks, seed=METHOD_SEED if seed is None else seed)
+    # the params block is recorded as unlearn.<method>; what was applied differs from it when tuned
+    result.params = {"applied": applied.model_dump(), "tuned": bool((tuned or {}).get("tuned"))}
+    return result
 
 
 if __name__ == "__main__":
-    main_exit(main())
+    from muaudit.runner.stage import main
+
+    main("unlearn")

@@ -22,8 +22,8 @@ import tasks.unlearn
 from muaudit.config import parse_params
 from muaudit.data import get_dataset
 from muaudit.methods import registry
+from muaudit.runner.stage import run_files
 from muaudit.runtime import configure, device_of, resolve_device
-from tasks.split import split
 
 EXTERNAL = "supplied/external/vendor.safetensors"
 DATA = "supplied/data/digits500.npz"  # the first 500 digits: fisher_forgetting's per-sample gradients dominate the cost
@@ -44,16 +44,16 @@ def tiny_params():
 def run_stages(ws: Path) -> None:
     """train, a retrain, every registered method (controls and external included) and two extractions."""
     p = tiny_params()
-    tasks.train.original(p.model, p.train, p.runtime, "data/split", "data/models/original")
-    tasks.train.fit(p.model, p.train, p.runtime, "data/split", "data/models/retrain_1", ("retain",), 1)
+    run_files("train", p, {"split": "data/split", "out": "data/models/original"})
+    run_files("retrain", p, {"split": "data/split", "out": "data/models/retrain_1"}, seed=1)
     Path(EXTERNAL).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy("data/models/original/model.safetensors", EXTERNAL)
     for method in p.unlearn.methods:
-        tasks.unlearn.unlearn(method, p.unlearn.method_params(method), p.model, p.split, p.runtime, "data/split",
-                              "data/models/original", f"data/models/{method}", train_epochs=p.train.epochs)
+        run_files("unlearn", p, {"split": "data/split", "original": "data/models/original",
+                                 "out": f"data/models/{method}"}, method=method)
     for model in ("original", "scrub"):
-        tasks.extract.extract(p.extract, p.model, p.runtime, f"data/models/{model}", "data/split",
-                              f"data/activations/model={model}")
+        run_files("extract_unlearn", p, {"model_dir": f"data/models/{model}", "split": "data/split",
+                                         "out": f"data/activations/model={model}"})
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def cpu_run(tmp_path_factory) -> Path:
         digits = get_dataset("digits")
         Path(DATA).parent.mkdir(parents=True)
         np.savez(DATA, x=digits.x[:500], y=digits.y[:500])
-        split(tiny_params().data, tiny_params().split, "data/split")
+        run_files("split", tiny_params(), {"out": "data/split"})
         run_stages(ws)
     return ws
 

@@ -119,8 +119,8 @@ def test_extract_stage_never_holds_more_than_one_batch_of_activations(tmp_path, 
     from muaudit.data import Dataset
     from muaudit.data.split import write_split
     from muaudit.models import save_model
+    from muaudit.runner.stage import run_files
     from muaudit.store import activations
-    from tasks.extract import extract as extract_stage
 
     appended: list[int] = []
     original_append = activations.ActivationWriter.append
@@ -134,8 +134,8 @@ def test_extract_stage_never_holds_more_than_one_batch_of_activations(tmp_path, 
     params = parse_params({"model": {"name": "mlp"}, "extract": {"batch_size": 10}})
     torch.manual_seed(0)
     save_model(build_model("mlp", (4,), 3), tmp_path / "model", {"status": "ok"})
-    dims = extract_stage(params.extract, params.model, params.runtime, str(tmp_path / "model"), str(tmp_path / "split"),
-                         str(tmp_path / "acts" / "model=m"))
+    dims = run_files("extract_original", params, {"model_dir": str(tmp_path / "model"), "split": str(tmp_path / "split"),
+                                                   "out": str(tmp_path / "acts" / "model=m")}).metrics
     assert appended == [10, 10, 10, 10, 5]
     _, logits = read_layer(tmp_path / "acts", "m", "logits")
     assert logits.shape == (45, 3) and dims["dim_logits"] == 3.0

@@ -8,17 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import tasks.split
 from muaudit.errors import BadInputError, StepError, root_cause
 from muaudit.metrics import registry
 from muaudit.metrics.compute import metrics_table
 from muaudit.metrics.context import ArrayStore, Context
-from muaudit.runner.stage import run_stage
+from muaudit.runner.stage import run as run_stage
+
+REAL_SPLIT = tasks.split.run
 
 
-def _stage(tmp_path: Path, body, capsys) -> tuple[int, str]:
+def _stage(tmp_path: Path, body, capsys, monkeypatch) -> tuple[int, str]:
+    """Run the split stage with its body replaced by body (None: the real one)."""
+    monkeypatch.setattr(tasks.split, "run", body or REAL_SPLIT)
     (tmp_path / "params.yaml").write_text("{}\n")
-    code = run_stage("demo", ["--params", str(tmp_path / "params.yaml")], lambda p: None, body,
-                     lambda a: [], lambda p, a: {})
+    code = run_stage("split", ["--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "split")])
     err = capsys.readouterr().err.strip()
     assert "\n" not in err, err
     return code, err
@@ -37,15 +41,15 @@ def test_unexpected_error_is_one_line_with_its_trace_in_a_log_and_on_the_mlflow_
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
 
-    def body(params, args, hooks):
+    def body(params, hooks, **inputs):
         def deep():
             raise ZeroDivisionError("division by zero in the deep helper")
 
         deep()
 
-    code, err = _stage(tmp_path, body, capsys)
+    code, err = _stage(tmp_path, body, capsys, monkeypatch)
     assert code == 1
-    assert err.startswith("error: demo: ZeroDivisionError: division by zero in the deep helper (trace: .muaudit/logs/")
+    assert err.startswith("error: split: ZeroDivisionError: division by zero in the deep helper (trace: .muaudit/logs/")
     trace = tmp_path / err.split("(trace: ")[1].rstrip(")")
     assert "in deep" in trace.read_text() and "Traceback (most recent call last)" in trace.read_text()
     cl = MlflowClient(uri)
@@ -58,11 +62,11 @@ def test_unexpected_error_is_one_line_with_its_trace_in_a_log_and_on_the_mlflow_
 def test_bad_input_in_a_stage_is_its_own_line_without_a_trace(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MUAUDIT_NO_TRACKING", "1")
 
-    def body(params, args, hooks):
+    def body(params, hooks, **inputs):
         raise BadInputError("data/split/manifest.parquet: not a readable Parquet file")
 
-    code, err = _stage(tmp_path, body, capsys)
-    assert (code, err) == (2, "error: demo: data/split/manifest.parquet: not a readable Parquet file")
+    code, err = _stage(tmp_path, body, capsys, monkeypatch)
+    assert (code, err) == (2, "error: split: data/split/manifest.parquet: not a readable Parquet file")
     assert not (tmp_path / ".muaudit").exists()
 
 
@@ -76,16 +80,16 @@ def test_in_a_warm_worker_the_line_and_the_run_id_go_to_the_outcome_file(tmp_pat
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv(OUTCOME_ENV, str(tmp_path / "outcome.json"))
 
-    def body(params, args, hooks):
+    def body(params, hooks, **inputs):
         raise BadInputError("data/split/manifest.parquet: not a readable Parquet file")
 
-    code, err = _stage(tmp_path, body, capsys)
+    code, err = _stage(tmp_path, body, capsys, monkeypatch)
     outcome = json.loads((tmp_path / "outcome.json").read_text())
     assert (code, err) == (2, "")
-    assert outcome["failure"] == "demo: data/split/manifest.parquet: not a readable Parquet file"
+    assert outcome["failure"] == "split: data/split/manifest.parquet: not a readable Parquet file"
     assert len(outcome["run_id"]) == 32  # the stage's MLflow run, opened before the body failed
 
-    _stage(tmp_path, lambda params, args, hooks: {}, capsys)
+    _stage(tmp_path, None, capsys, monkeypatch)
     outcome = json.loads((tmp_path / "outcome.json").read_text())
     assert outcome["failure"] == "" and len(outcome["run_id"]) == 32
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 import muaudit.methods.base as method_base
-import tasks.train
 import tasks.unlearn
 from muaudit.data import get_dataset, make_roles, write_split
 from muaudit.health import DivergedError, check_loss, check_weights
 from muaudit.models import build_model
 from muaudit.runner.stage import NO_TRACKING_ENV
+from muaudit.runner.stage import run as run_stage
 from muaudit.training import seeded_model, train_classifier
 
 
@@ -60,7 +60,7 @@ def test_a_diverged_train_stage_prints_one_line_and_writes_no_model(tmp_path: Pa
     write_split("split", type(ds)(ds.name, bad, ds.y, ds.sample_ids, ds.num_classes),
                 make_roles(ds.y, "class", 0.1, [3], 0.2, 0))
     Path("params.yaml").write_text("train: {epochs: 2}\n")
-    code = tasks.train.main(["--params", "params.yaml", "--split", "split", "--out", "original"])
+    code = run_stage("train", ["--params", "params.yaml", "--split", "split", "--out", "original"])
     err = capsys.readouterr().err.strip()
     assert code == 1 and "\n" not in err, err
     assert err.startswith("error: train: epoch 1 of 2: loss became nan (trace: .muaudit/logs/"), err

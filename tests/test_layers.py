@@ -94,3 +94,28 @@ def test_config_and_the_registries_have_no_import_cycle():
                         isinstance(node, ast.Import) and any(a.name == "muaudit.config" for a in node.names):
                     found.append(str(path.relative_to(ROOT)))
     assert found == []
+
+
+def _runner_imports(tree: ast.AST) -> list[str]:
+    """Imports of a blocked name, outside the `if __name__ == "__main__":` block."""
+    found = []
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Import):
+                found += [a.name for a in sub.names if blocked(a.name) and not a.name.startswith("tasks")]
+            elif isinstance(sub, ast.ImportFrom) and sub.level == 0 and sub.module and blocked(sub.module) \
+                    and not sub.module.startswith("tasks"):
+                found.append(sub.module)
+    return found
+
+
+def test_stage_bodies_import_only_the_core():
+    """tasks/<module>.py take data and return data: the runner (and Prefect, DVC, MLflow) only in __main__."""
+    found = {path.name: names for path in sorted((ROOT / "tasks").glob("*.py"))
+             if (names := _runner_imports(ast.parse(path.read_text())))}
+    assert found == {}
+    leaky = ast.parse("import os\nfrom muaudit.runner.tracking import run\nif __name__ == '__main__':\n"
+                      "    from muaudit.runner.stage import main\n")
+    assert _runner_imports(leaky) == ["muaudit.runner.tracking"]  # the check can fail

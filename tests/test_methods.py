@@ -81,22 +81,19 @@ def test_describe_lists_every_method():
     assert entries["finetune"]["hyperparameters"]["lr"] > 0
 
 
-def test_class_only_method_is_skipped_in_random_scenario(tmp_path, monkeypatch):
-    from tasks import unlearn as stage
-
-    class FakeSplit:
-        scenario = "random"
-        forget_classes: list[int] = []
-
-    monkeypatch.setattr(stage, "load_split", lambda _d: type("D", (), {"info": {"split_fingerprint": "x"}})())
-    spec = registry.get("boundary_shrink")
-    from muaudit.config import ModelParams, RuntimeParams
-
-    metrics = stage.unlearn("boundary_shrink", spec.params(), ModelParams(), FakeSplit(), RuntimeParams(),
-                            "unused", "unused", str(tmp_path / "out"))
-    assert metrics == {"skipped": 1.0}
+def test_class_only_method_is_skipped_in_random_scenario(tmp_path):
     import json
 
+    from muaudit.models.weights import StoredModel
+    from muaudit.runner.artifacts import write_model
+    from tasks import unlearn as stage
+
+    params = parse_params({"split": {"scenario": "random", "forget_classes": []},
+                           "unlearn": {"methods": ["boundary_shrink"]}})
+    split = type("D", (), {"info": {"split_fingerprint": "x"}})()  # a skipped method reads nothing else
+    result = stage.run(params, None, split, StoredModel({}), "boundary_shrink")
+    assert result.metrics == {"skipped": 1.0} and result.output.net is None
+    write_model(str(tmp_path / "out"), result.output)
     meta = json.loads((tmp_path / "out" / "model.json").read_text())
     assert meta["status"] == "skipped" and "class" in meta["reason"]
 
@@ -185,21 +182,20 @@ def test_cost_hook_counts_gradient_forwards_only(setup):
 
 def test_unlearn_stage_records_cost_and_stays_reproducible(setup, tmp_path):
     """tasks/unlearn on a real split: cost_vs_retrain returned, model.json byte-identical across runs."""
-    from muaudit.config import ModelParams, RuntimeParams, SplitParams
     from muaudit.data import write_split
     from muaudit.models import save_model
-    from tasks import unlearn as stage
+    from muaudit.runner.stage import run_files
 
     _, _, original = setup
     ds = get_dataset("digits")
     write_split(tmp_path / "split", ds, make_roles(ds.y, "class", 0.1, [FORGET_CLASS], 0.2, 0))
     save_model(original, tmp_path / "original", {"seed": 0})
-    spec = registry.get("finetune")
+    params = parse_params({"train": {"epochs": 30}, "unlearn": {"methods": ["finetune"], "finetune": {"epochs": 1}}})
     metas = []
     for run in ("a", "b"):
         out = tmp_path / run
-        metrics = stage.unlearn("finetune", spec.params(epochs=1), ModelParams(), SplitParams(), RuntimeParams(),
-                                str(tmp_path / "split"), str(tmp_path / "original"), str(out), train_epochs=30)
+        metrics = run_files("unlearn", params, {"split": str(tmp_path / "split"), "original": str(tmp_path / "original"),
+                                                "out": str(out)}, method="finetune").metrics
         assert metrics["cost_vs_retrain"] == pytest.approx(1 / 30)
         metas.append((out / "model.json").read_bytes())
     assert metas[0] == metas[1] and b"cost_vs_retrain" not in metas[0]

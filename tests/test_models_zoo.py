@@ -48,10 +48,8 @@ def test_resnet18_through_split_train_and_extract_on_tiny_images(tmp_path: Path,
 
     from muaudit.config import parse_params
     from muaudit.data import load_split
+    from muaudit.runner.stage import run_files
     from muaudit.store import read_layer
-    from tasks.extract import extract as extract_stage
-    from tasks.split import split
-    from tasks.train import original
 
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
@@ -60,10 +58,10 @@ def test_resnet18_through_split_train_and_extract_on_tiny_images(tmp_path: Path,
     params = parse_params({"data": {"name": "npz", "path": "supplied/data/tiny.npz"}, "split": {"forget_classes": [1]},
                            "model": {"name": "resnet18", "kwargs": {"width": 4}},
                            "train": {"epochs": 1, "batch_size": 8}, "extract": {"layers": ["layer2", "layer4"]}})
-    split(params.data, params.split, "data/split")
-    original(params.model, params.train, params.runtime, "data/split", "data/models/original")
-    extract_stage(params.extract, params.model, params.runtime, "data/models/original", "data/split",
-                  "data/activations/model=original")
+    run_files("split", params, {"out": "data/split"})
+    run_files("train", params, {"split": "data/split", "out": "data/models/original"})
+    run_files("extract_original", params, {"model_dir": "data/models/original", "split": "data/split",
+                                           "out": "data/activations/model=original"})
     _, acts = read_layer("data/activations", "original", "layer4")
     measured = int((~load_split("data/split").tune).sum())  # the tuning split is never extracted
     assert acts.shape == (measured, 32)  # pooled: one value per channel

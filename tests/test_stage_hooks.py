@@ -11,8 +11,7 @@ from muaudit.data import get_dataset
 def test_a_train_stage_records_its_device_and_loss_curve_in_mlflow(tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
-    import tasks.split
-    import tasks.train
+    from muaudit.runner.stage import run as run_stage
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -24,8 +23,8 @@ def test_a_train_stage_records_its_device_and_loss_curve_in_mlflow(tmp_path, mon
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({
         "data": {"name": "npz", "path": "supplied/data/d.npz"}, "train": {"epochs": 3},
         "runtime": {"checkpoint_every": 1}}))
-    assert tasks.split.main(["--out", "data/split"]) == 0
-    assert tasks.train.main(["--split", "data/split", "--out", "data/models/original"]) == 0
+    assert run_stage("split", ["--out", "data/split"]) == 0
+    assert run_stage("train", ["--split", "data/split", "--out", "data/models/original"]) == 0
 
     cl = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     run = cl.search_runs([cl.get_experiment_by_name("muaudit").experiment_id], "attributes.run_name = 'train'")[0]

@@ -15,12 +15,10 @@ from muaudit.data import get_dataset
 from muaudit.errors import BadInputError
 from muaudit.io import sha256_file
 from muaudit.models import build_model
+from muaudit.runner.stage import run_files
 from muaudit.store import read_layer
 from muaudit.training import train_classifier
-from tasks.extract import capped_index, extract
-from tasks.split import split
-from tasks.train import original
-from tasks.unlearn import unlearn
+from tasks.extract import capped_index
 
 
 def weights_of(seed: int, path: Path, epochs: int = 0) -> Path:
@@ -52,20 +50,21 @@ def test_supplied_original_and_external_checkpoint(ws: Path):
         "unlearn": {"methods": ["external"], "external": {"weights": str(ext)}},
         "extract": {"max_samples_per_role": 2},
     })
-    summary = split(params.data, params.split, "data/split")
-    assert summary["counts"]["forget"] == 3
+    summary = run_files("split", params, {"out": "data/split"})
+    assert summary.metrics["n_forget"] == 3
 
-    original(params.model, params.train, params.runtime, "data/split", "data/models/original")
+    run_files("train", params, {"split": "data/split", "out": "data/models/original"})
     meta = json.loads(Path("data/models/original/model.json").read_text())
     assert meta["supplied"] == str(orig) and meta["weights_sha256"] == sha256_file(orig)
     assert "epochs" not in meta  # nothing was trained
 
-    unlearn("external", params.unlearn.method_params("external"), params.model, params.split, params.runtime,
-            "data/split", "data/models/original", "data/models/external")
+    run_files("unlearn", params, {"split": "data/split", "original": "data/models/original",
+                                  "out": "data/models/external"}, method="external")
     meta = json.loads(Path("data/models/external/model.json").read_text())
     assert meta["status"] == "ok" and meta["weights_sha256"] == sha256_file(ext)
 
-    extract(params.extract, params.model, params.runtime, "data/models/external", "data/split", "data/activations/model=external")
+    run_files("extract_unlearn", params, {"model_dir": "data/models/external", "split": "data/split",
+                                          "out": "data/activations/model=external"})
     rows, acts = read_layer("data/activations", "external", "hidden1")
     assert rows["role"].value_counts().to_dict() == {"forget": 2, "retain": 2, "test": 2} and acts.shape == (6, 64)
 
@@ -76,9 +75,9 @@ def test_pickled_weights_are_refused(ws: Path):
     torch.save(build_model("mlp", (13,), 3).state_dict(), path)
     params = parse_params({"data": {"name": "wine"}, "model": {"name": "mlp"}, "split": {"forget_classes": [2]},
                            "train": {"weights": str(path)}})
-    split(params.data, params.split, "data/split")
+    run_files("split", params, {"out": "data/split"})
     with pytest.raises(BadInputError, match=r"model.pt: not a safetensors file .*pickled weights are refused"):
-        original(params.model, params.train, params.runtime, "data/split", "data/models/original")
+        run_files("train", params, {"split": "data/split", "out": "data/models/original"})
 
 
 def test_weights_outside_supplied_are_refused():

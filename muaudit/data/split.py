@@ -96,29 +96,44 @@ def fingerprint(manifest: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def write_split(out_dir: str | Path, dataset: Dataset, roles: np.ndarray, tune: np.ndarray | None = None) -> dict:
-    """Write dataset.safetensors (x, y in manifest order), manifest.parquet and split.json. tune: the tuning
-    split's mask, a `tune` column of the manifest when any sample is in it (none: the manifest of before)."""
-    out_dir = Path(out_dir)
+@dataclass(frozen=True)
+class NewSplit:
+    """What the split stage computes: the dataset and each sample's role, and the tuning split's mask."""
+
+    dataset: Dataset
+    roles: np.ndarray
+    tune: np.ndarray | None = None
+
+
+def describe_split(dataset: Dataset, roles: np.ndarray, tune: np.ndarray | None = None
+                   ) -> tuple[pd.DataFrame, dict]:
+    """The manifest (sample_id, label, role, content_hash; a `tune` column when any sample is in the tuning
+    split) and the summary split.json holds: dataset, shape, fingerprints, counts."""
     content = dataset.content_hashes()
     manifest = pd.DataFrame(
         {"sample_id": dataset.sample_ids, "label": dataset.y, "role": roles, "content_hash": content}
     )
     if tune is not None and tune.any():
         manifest["tune"] = tune
-    table = pa.Table.from_pandas(manifest, preserve_index=False)
-    tensors = {"x": np.ascontiguousarray(dataset.x, dtype=np.float32), "y": dataset.y.astype(np.int64)}
-    dataset_fp = hashlib.sha256("".join(content).encode()).hexdigest()
     summary = {
         "dataset": dataset.name,
         "num_classes": int(dataset.num_classes),
         "input_shape": list(dataset.x.shape[1:]),
-        "dataset_fingerprint": dataset_fp,
+        "dataset_fingerprint": hashlib.sha256("".join(content).encode()).hexdigest(),
         "split_fingerprint": fingerprint(manifest),
         "counts": {r: int((roles == r).sum()) for r in ROLES},
     }
     if tune is not None and tune.any():
         summary["tune_counts"] = {r: int((tune & (roles == r)).sum()) for r in ROLES}
+    return manifest, summary
+
+
+def write_split(out_dir: str | Path, dataset: Dataset, roles: np.ndarray, tune: np.ndarray | None = None) -> dict:
+    """Write dataset.safetensors (x, y in manifest order), manifest.parquet and split.json. tune: the tuning
+    split's mask (none: the manifest of before)."""
+    manifest, summary = describe_split(dataset, roles, tune)
+    table = pa.Table.from_pandas(manifest, preserve_index=False)
+    tensors = {"x": np.ascontiguousarray(dataset.x, dtype=np.float32), "y": dataset.y.astype(np.int64)}
     # One folder swap: the manifest, the tensors and the summary always belong to the same split.
     with atomic_dir(out_dir) as tmp:
         pq.write_table(table, tmp / "manifest.parquet", compression="zstd")
@@ -142,6 +157,16 @@ class SplitData:
 
     def index(self, role: str) -> np.ndarray:
         return np.flatnonzero(self.roles == role)
+
+
+def split_data(new: NewSplit) -> SplitData:
+    """The split as load_split returns it, without the files (benchmarks/bare.py)."""
+    _, info = describe_split(new.dataset, new.roles, new.tune)
+    tune = new.tune if new.tune is not None else np.zeros(len(new.roles), bool)
+    return SplitData(x=np.ascontiguousarray(new.dataset.x, dtype=np.float32), y=new.dataset.y.astype(np.int64),
+                     sample_ids=np.asarray(new.dataset.sample_ids), roles=np.asarray(new.roles).astype(str),
+                     num_classes=int(info["num_classes"]), input_shape=tuple(info["input_shape"]), info=info,
+                     tune=tune.astype(bool))
 
 
 def load_split(split_dir: str | Path) -> SplitData:

@@ -4,40 +4,30 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 from muaudit.data.checks import check_forget_size
 from muaudit.errors import BadInputError, StepError
-from muaudit.io import read_json
 from muaudit.metrics import registry
 from muaudit.metrics.band import band_and_verdicts
 from muaudit.metrics.context import Context
 from muaudit.metrics.table import row, to_frame
 
 
-def model_status(models_root: str | Path, model_id: str) -> dict:
-    path = Path(models_root) / model_id / "model.json"
-    return read_json(path, "the model sidecar") if path.exists() else {"status": "missing"}
-
-
-def has_activations(activations_root: str | Path, model_id: str) -> bool:
-    return (Path(activations_root) / f"model={model_id}" / "layer=logits").exists()
-
-
-def compute_metrics(activations_root: str, models_root: str, retrain_ids: list[str], method_ids: list[str],
+def compute_metrics(store, sidecars: dict[str, dict], retrain_ids: list[str], method_ids: list[str],
                     cfg: registry.MetricsConfig | dict | None = None, scenario: str = "class",
-                    timings: dict[str, float] | None = None, attacks_root: str | None = None):
-    """The long metrics table; per-metric wall times go into `timings` when given; the attack metrics read
-    attacks_root (the attack stages' results)."""
+                    timings: dict[str, float] | None = None, attacks: dict[str, dict] | None = None):
+    """The long metrics table from an activation store (ParquetStore or ArrayStore) and the models'
+    sidecars (model -> model.json); per-metric wall times go into `timings` when given; the attack metrics
+    read attacks (model -> the attack stage's result)."""
     if not isinstance(cfg, registry.MetricsConfig):
         cfg = registry.parse_config(cfg or {})
-    sidecars = {m: model_status(models_root, m) for m in ["original", *retrain_ids, *method_ids]}
+    sidecars = {m: sidecars.get(m, {"status": "missing"}) for m in ["original", *retrain_ids, *method_ids]}
     statuses = {m: meta.get("status", "ok") for m, meta in sidecars.items()}
-    statuses = {m: ("missing" if s == "ok" and not has_activations(activations_root, m) else s) for m, s in statuses.items()}
+    statuses = {m: ("missing" if s == "ok" and "logits" not in store.layers(m) else s) for m, s in statuses.items()}
     ok_models = [m for m, s in statuses.items() if s == "ok"]
     if sum(m in ok_models for m in retrain_ids) < 2:
         raise BadInputError("metrics: fewer than two retrain seeds have activations; the band needs at least two")
-    ctx = Context(activations_root, ok_models, retrain_ids, scenario, attacks=attacks_root)
+    ctx = Context(store, ok_models, retrain_ids, scenario, attacks=attacks)
     # Under `muaudit run` this was refused before any stage; a bare `dvc repro` meets it here.
     check_forget_size(len(ctx.role_index["forget"]), registry.forget_minimum(cfg, scenario))
     # Why a model failed or was skipped travels with the table, so the report can show it.

@@ -55,7 +55,7 @@ class ArrayStore:
 
 class Context:
     def __init__(self, store: str | Path | ParquetStore | ArrayStore, ok_models: list[str], retrain_ids: list[str],
-                 scenario: str = "class", seed: int = 0, attacks: str | Path | dict | None = None):
+                 scenario: str = "class", seed: int = 0, attacks: dict[str, dict] | None = None):
         self.store = store if isinstance(store, ParquetStore | ArrayStore) else ParquetStore(store)
         self.retrain_ids = [m for m in retrain_ids if m in ok_models]
         self.models = list(ok_models)  # every model with activations, retrains included
@@ -75,8 +75,8 @@ class Context:
         self._probs: dict = {}
         self._memo: dict = {}
         self.reading: tuple[str, str] | None = None  # the (model, layer) a metric last asked for, for its errors
-        # The attack stages' results (they need weights, not activations): a folder data/attacks with
-        # model=<id>/attack.json, or {model: {attack: result}} held in memory.
+        # The attack stages' results (they need weights, not activations): {model: {attack: result}}, as
+        # the attack stages wrote them to data/attacks/model=<id>/attack.json.
         self.attacks = attacks
 
     # --- samples -------------------------------------------------------------------------------
@@ -174,16 +174,11 @@ class Context:
     def attack(self, model: str, name: str) -> dict:
         """The result of attack `name` on model, as its attack stage wrote it."""
         from muaudit.errors import BadInputError
-        from muaudit.io import read_json
 
         self.reading = (model, "attack")
-        if isinstance(self.attacks, dict):
-            results = self.attacks.get(model)
-        elif self.attacks is None:
+        if self.attacks is None:
             raise BadInputError(f"metric {name}: no attack results were given (the `attack` stages write data/attacks)")
-        else:
-            path = Path(self.attacks) / f"model={model}" / "attack.json"
-            results = read_json(path, "the attack stage's results") if path.exists() else None
+        results = self.attacks.get(model)
         if not results or name not in results:
             raise BadInputError(f"metric {name}: no {name} result for model {model}; its attack stage did not run")
         return results[name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
@@ -12,6 +13,19 @@ from muaudit.io import atomic_dir, canonical_json, read_json, require_file
 
 WEIGHTS = "model.safetensors"
 SIDECAR = "model.json"
+
+
+@dataclass
+class StoredModel:
+    """A model folder's content: the sidecar, and the network unless the stage recorded only an outcome
+    (status `failed` or `skipped`, no weights)."""
+
+    meta: dict
+    net: nn.Module | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.meta.get("status", "ok") == "ok"
 
 
 def save_model(model: nn.Module, out_dir: str | Path, meta: dict) -> None:

@@ -7,13 +7,10 @@ the shaded band; with one value per model it is drawn as bars against the band s
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from muaudit.report import svg
-from muaudit.store import read_layer
 
 
 def families(table: pd.DataFrame) -> list[str]:
@@ -104,9 +101,10 @@ def output_vs_representation(table: pd.DataFrame, models: list[str], cells: Cell
     return title, svg.band_scatter(title, points, box, "forget accuracy", f"{rep} (forget)")
 
 
-def confidence_and_loss(activations: Path, model: str) -> dict[str, dict[str, list[float]]]:
-    """Max softmax confidence and cross-entropy loss per sample on forget and test, from stored logits."""
-    t, logits = read_layer(activations, model, "logits")
+def confidence_and_loss(store, model: str) -> dict[str, dict[str, list[float]]]:
+    """Max softmax confidence and cross-entropy loss per sample on forget and test, from stored logits
+    (store: the activation store, ParquetStore or ArrayStore)."""
+    t, logits = store.read(model, "logits")
     z = logits.astype(np.float64)
     z = z - z.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -120,12 +118,12 @@ def confidence_and_loss(activations: Path, model: str) -> dict[str, dict[str, li
     return out
 
 
-def histograms(activations: Path, models: list[str]) -> list[tuple[str, str]]:
+def histograms(store, models: list[str]) -> list[tuple[str, str]]:
     out = []
     for model in models:
-        if not (activations / f"model={model}" / "layer=logits").exists():
+        if "logits" not in store.layers(model):
             continue
-        for kind, samples in confidence_and_loss(activations, model).items():
+        for kind, samples in confidence_and_loss(store, model).items():
             title = f"{model}: {kind} on forget vs test"
             out.append((title, svg.histogram(title, samples, kind)))
     return out

@@ -4,23 +4,16 @@ whether it reached the output band; without the band, the representation verdict
 from __future__ import annotations
 
 import html
-import json
-from pathlib import Path
 
 import pandas as pd
 
 UNABLE = "unable to reach the output band"
 
 
-def load_chosen(tune_dir: str | Path, methods: list[str]) -> dict[str, dict]:
-    """The tuned methods' chosen settings (data/tune/<method>.json), in the order of unlearn.methods."""
-    out = {}
-    for m in methods:
-        path = Path(tune_dir) / f"{m}.json"
-        chosen = json.loads(path.read_text()) if path.exists() else {}
-        if chosen.get("tuned"):
-            out[m] = chosen
-    return out
+def chosen_settings(tune: dict[str, dict], methods: list[str]) -> dict[str, dict]:
+    """The tuned methods' chosen settings (tune: method -> data/tune/<method>.json), in the order of
+    unlearn.methods."""
+    return {m: tune[m] for m in methods if tune.get(m, {}).get("tuned")}
 
 
 def representation(table: pd.DataFrame, method: str) -> str:

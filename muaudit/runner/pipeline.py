@@ -1,13 +1,11 @@
 """What to run, decided by DVC alone, and how one stage is executed and recorded in dvc.lock.
 
-No Prefect here: the flow in flows/audit.py sequences what this module plans. A stage is executed by
-importing the module its dvc.yaml cmd names (`python -m tasks.<stage> ARGS`) and calling its main(ARGS)
-in a warm worker process, then `dvc commit` records exactly what `dvc repro` would have recorded.
+No Prefect here: the flow in flows/audit.py sequences what this module plans. A stage is executed in a
+warm worker process as its dvc.yaml cmd (`python -m tasks.<module> ARGS`) would run it (muaudit.runner.stage), then `dvc commit` records exactly what `dvc repro` would have recorded.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import shlex
 import threading
@@ -94,13 +92,15 @@ def parse_cmd(cmd: str) -> tuple[str, list[str]]:
 
 
 def execute(cmd: str, stage: str, env: dict[str, str]) -> int:
-    """Run a stage cmd in this process (a warm worker): import its module and call main(args)."""
+    """Run a stage cmd in this process (a warm worker), as `python -m tasks.<module>` would."""
     module, args = parse_cmd(cmd)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     os.environ["MUAUDIT_STAGE"] = stage
     try:
-        return int(importlib.import_module(module).main(args) or 0)
+        from muaudit.runner import stage as stage_runner  # torch: only in the worker, never in a no-op
+
+        return stage_runner.run(module.removeprefix("tasks."), args)
     finally:
         os.environ.pop("MUAUDIT_STAGE", None)
         for k, v in saved.items():

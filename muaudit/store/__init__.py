@@ -8,10 +8,12 @@ Logits are stored as layer `logits`. Each layer file's schema metadata records h
 
 from muaudit.store.activations import (
     FEATURES,
+    STATUS_FILE,
+    ModelActivations,
     layer_metadata,
     read_layer,
     stream_model_activations,
     write_model_activations,
 )
 
-__all__ = ["FEATURES", "layer_metadata", "read_layer", "stream_model_activations", "write_model_activations"]
+__all__ = ["FEATURES", "STATUS_FILE", "ModelActivations", "layer_metadata", "read_layer", "stream_model_activations", "write_model_activations"]

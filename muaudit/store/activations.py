@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,20 @@ class ActivationWriter:
     def abort(self) -> None:
         for writer in self._layers.values():
             writer.abort()
+
+
+STATUS_FILE = "_status.json"  # leading underscore: Parquet dataset readers skip it
+
+
+@dataclass
+class ModelActivations:
+    """One model's activations as the extract stage computes them: batches of rows (sample ids, roles,
+    labels, layer -> (rows, units)), consumed once by the writer so that one batch is in memory at a time.
+    A model without weights (status `failed` or `skipped`) has no batches; its folder holds only the status."""
+
+    status: str
+    layer_meta: dict[str, dict[str, str]] = field(default_factory=dict)
+    batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = ()
 
 
 @contextlib.contextmanager
