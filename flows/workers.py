@@ -128,8 +128,6 @@ def prefect_api(workspace: str) -> Iterator[TemporaryServer | None]:
     when a configured one is used), for wait_prefect_api.
     """
     prefect_adapter.check_version()
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     if prefect_api_url():
         yield None
         return
@@ -142,6 +140,9 @@ def prefect_api(workspace: str) -> Iterator[TemporaryServer | None]:
     # flows.prefect_server: uvicorn serving Prefect's app in a session of its own, gone when this process is
     server = subprocess.Popen([sys.executable, "-m", "flows.prefect_server", str(port), str(os.getpid())],
                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # imported after the server started: importing Prefect takes seconds that the server's start-up overlaps
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     url = f"http://127.0.0.1:{port}/api"
     previous = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = url  # Dask workers started from here report to it as well

@@ -242,11 +242,14 @@ class Params(Block):
                                  f"{seed + inside[0]}, one of retrain.seeds {self.retrain.seeds}; expected "
                                  "heldout_retrain.seed + every extra seed outside the retrain band")
         if _with_registries(info):
-            from muaudit.metrics.stats import MAX_DETECTABLE_EFFECT, smallest_k
+            from muaudit.metrics.stats import MAX_DETECTABLE_EFFECT, detectable_effect, smallest_k
 
             verdict = self.metrics.parsed().verdict
             alpha = verdict.alpha
-            if len(self.retrain.seeds) < (k := smallest_k(alpha, verdict.tail_df)):
+            # the detectable effect falls as K grows: the K given works iff it is at least smallest_k, which
+            # is only computed (a null table per K tried) to say how many seeds would do
+            if detectable_effect(len(self.retrain.seeds), alpha, verdict.tail_df) > MAX_DETECTABLE_EFFECT:
+                k = smallest_k(alpha, verdict.tail_df)
                 raise ValueError(f"retrain.seeds: {len(self.retrain.seeds)} seeds cannot reach metrics.verdict.alpha = "
                                  f"{alpha} (a quantity {MAX_DETECTABLE_EFFECT:g} retrain standard deviations off would "
                                  f"pass); expected at least {k} seeds")

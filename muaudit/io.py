@@ -189,3 +189,9 @@ def read_parquet(path: str | Path, what: str, columns: list[str] | None = None):
         return pq.read_table(path, columns=columns)
     except Exception as err:  # pyarrow raises several types for truncated or foreign files
         raise BadInputError(f"{path}: not a readable Parquet file ({type(err).__name__}); expected {what}") from None
+
+
+def cache_dir() -> Path:
+    """Per-user cache of results that depend only on the installed code (MUAUDIT_CACHE_DIR, default
+    ~/.cache/muaudit): an empty MLflow store, the verdict's null tables. Deleting it costs only time."""
+    return Path(os.environ.get("MUAUDIT_CACHE_DIR") or Path.home() / ".cache" / "muaudit")

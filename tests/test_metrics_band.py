@@ -254,6 +254,33 @@ def test_smallest_k():
     assert stats.detectable_effect(2, 0.05) > stats.MAX_DETECTABLE_EFFECT >= stats.detectable_effect(3, 0.05)
 
 
+def test_the_null_table_is_read_back_from_the_cache_bit_for_bit_and_recomputed_when_corrupt(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUAUDIT_CACHE_DIR", str(tmp_path))
+    stats._null_table.cache_clear()
+    first = stats._null_table(4, 5.0)
+    (cached,) = (tmp_path / "null-tables").glob("k4-df5-*.npy")
+    stats._null_table.cache_clear()
+    np.testing.assert_array_equal(stats._null_table(4, 5.0), first)
+    assert (stats._null_table(4, 5.0) == stats._simulate_null(4, 5.0)).all()
+    cached.write_bytes(b"not a table")  # a torn or foreign file is recomputed, never trusted
+    stats._null_table.cache_clear()
+    np.testing.assert_array_equal(stats._null_table(4, 5.0), first)
+    stats._null_table.cache_clear()
+
+
+def test_params_with_enough_seeds_compute_one_null_table(monkeypatch):
+    """The K refusal of the params computes the table of the K given, not of every smaller K."""
+    from muaudit.config import parse_params
+
+    seen = []
+    real = stats._null_table.__wrapped__
+    monkeypatch.setattr(stats, "_null_table", lambda k, df: seen.append(k) or real(k, df))
+    parse_params({"retrain": {"seeds": list(range(1, 8))}})
+    assert sorted(set(seen)) == [7]
+    with pytest.raises(Exception, match="expected at least 3 seeds"):
+        parse_params({"retrain": {"seeds": [1, 2]}})
+
+
 def test_registry_rejects_unknown_names_and_knobs():
     from muaudit.errors import BadInputError
 

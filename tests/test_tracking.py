@@ -46,3 +46,21 @@ def test_judged_values_become_valid_mlflow_metric_names():
 
     assert mlflow_names({"asymmetry/block1/": 0.1, "cka/fc/forget": 0.5, "policy_pass": 1}) == {
         "asymmetry/block1": 0.1, "cka/fc/forget": 0.5, "policy_pass": 1}
+
+
+def test_a_fresh_store_is_a_copy_of_the_migrated_template(tmp_path, monkeypatch):
+    """No migration on an audit's critical path: the store of a fresh workspace starts as the template's bytes,
+    and records runs like a store MLflow created itself."""
+    monkeypatch.setenv("MUAUDIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    template = tracking.store_template()
+    assert template.parent == tmp_path / "cache" and template.exists()
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    tracking.fresh_store(ws / "mlflow.db")
+    assert (ws / "mlflow.db").read_bytes() == template.read_bytes()
+    with tracking.run("stage", ws) as rec:
+        rec.log_metrics({"x": 1.0})
+    cl = tracking.client(ws)
+    runs = cl.search_runs([tracking.experiment_id(cl, ws)])
+    assert [r.data.metrics["x"] for r in runs] == [1.0]

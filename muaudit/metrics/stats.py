@@ -14,9 +14,13 @@ level falls as K grows, so power does not fall with more seeds.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
+import os
 
 import numpy as np
+
+from muaudit.io import cache_dir
 
 SCALES = ("identity", "fisher_z", "log", "logit")
 CLIP = 1e-9  # keeps Fisher-z and logit finite at the edges of their range (CKA = 1, accuracy 0 or 1)
@@ -72,11 +76,40 @@ NULL_DRAWS = 20000  # reference sets drawn per (K, tail_df) for the heavy-tailed
 GRID = np.concatenate([np.linspace(0.0, 10.0, 201), np.geomspace(10.0, 1e4, 200)[1:]])  # t values of the null table
 
 
+NULL_VERSION = 1  # part of the cache key: change it when _simulate_null changes
+
+
 @functools.lru_cache(maxsize=256)
 def _null_table(k: int, tail_df: float) -> np.ndarray:
     """ln P(T ≥ t) on GRID when the K + 1 values are Student-t(tail_df) draws (location and scale free).
 
-    T = (v − m) / (s √(1 + 1/K)) is pivotal, and P(T ≥ t) = E[P(v ≥ m + t s √(1 + 1/K) | m, s)]: the inner
+    A pure function of (k, tail_df) that takes 1.5 s; every process that loads the params (the audit's checks,
+    each stage) needs it, so the table is kept on disk per machine (muaudit.io.cache_dir) under a key that
+    names everything it depends on: read back bit for bit, or recomputed when missing or unreadable."""
+    import scipy
+
+    key = hashlib.sha256(f"{NULL_VERSION}|{k}|{tail_df!r}|{NULL_DRAWS}|{np.__version__}|{scipy.__version__}".encode()
+                         + GRID.tobytes()).hexdigest()[:24]
+    path = cache_dir() / "null-tables" / f"k{k}-df{tail_df:g}-{key}.npy"
+    try:
+        table = np.load(path, allow_pickle=False)
+        if table.shape == GRID.shape and table.dtype == np.float64 and np.isfinite(table).all():
+            return table
+    except (OSError, ValueError):
+        pass
+    table = _simulate_null(k, tail_df)
+    try:  # a cache: a machine where it cannot be written computes the table in every process
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy")
+        np.save(tmp, table, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return table
+
+
+def _simulate_null(k: int, tail_df: float) -> np.ndarray:
+    """T = (v − m) / (s √(1 + 1/K)) is pivotal, and P(T ≥ t) = E[P(v ≥ m + t s √(1 + 1/K) | m, s)]: the inner
     probability is the t survival function, averaged over NULL_DRAWS simulated reference sets. Averaging
     a smooth probability resolves the far tail that counting simulated T values could not."""
     from scipy.special import stdtr

@@ -132,17 +132,17 @@ def _audit(ws: Path, workers: int | None, runner: str, address: str | None) -> d
             return {}
         _reap_dead_runs(ws)
         executor = server = None
-        # Prefect's server and the warm workers start now, so that their start-up (4-5 s each, in
-        # processes of their own) overlaps the remaining checks and the MLflow parent run.
+        # The warm workers and Prefect's server start first, so that their start-up (4-5 s each, in
+        # processes of their own) overlaps the import of Prefect here, the checks and the MLflow parent run.
         _check_runner(runner, address)
         prefect_env()
         from flows.workers import pool, prefect_api, prefect_logs_to
 
+        if runner == "local":
+            executor = machinery.enter_context(pool(str(ws), workers))
         prefect_logs_to(ws / LOG_DIR / "audit.log")
         server = machinery.enter_context(prefect_api(str(ws)))
         validate_inputs(load_params(ws / "params.yaml"))
-        if runner == "local":
-            executor = machinery.enter_context(pool(str(ws), workers))
         with tracking.run("audit", ws, tags=tags, source="muaudit run") as parent:
             try:
                 outcome = _run_flow(ws, plan, workers, parent.run_id, runner, address, executor, server)

@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from muaudit.io import pid_alive
+from muaudit.io import cache_dir, pid_alive
 from muaudit.runner.interrupt import STOP
 
 EXPERIMENT = os.environ.get("MUAUDIT_EXPERIMENT", "muaudit")
@@ -49,11 +49,44 @@ def _client(uri: str):
 
     if not uri.startswith("sqlite:///"):
         return MlflowClient(tracking_uri=uri)
-    # The client opens the store, creating and migrating a fresh mlflow.db. A no-op's background record
-    # (muaudit.runner.noop_record) and the next audit may open it at once: one at a time, by a lock file.
-    with open(uri.removeprefix("sqlite:///") + ".lock", "a") as lock:
+    # A no-op's background record (muaudit.runner.noop_record) and the next audit may open the store at
+    # once: one at a time, by a lock file.
+    path = Path(uri.removeprefix("sqlite:///"))
+    with open(f"{path}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            fresh_store(path)
         return MlflowClient(tracking_uri=uri)
+
+
+def fresh_store(path: Path) -> None:
+    """A new mlflow.db, as a copy of the empty store of store_template() instead of running MLflow's schema
+    migrations (2-4 s) at every fresh workspace's first run; MLflow checks the copy's schema on open."""
+    import shutil
+
+    tmp = f"{path}.{os.getpid()}.tmp"
+    shutil.copyfile(store_template(), tmp)
+    os.replace(tmp, path)
+
+
+def store_template() -> Path:
+    """An empty store created and migrated by this MLflow version, once per user and version (in
+    muaudit.io.cache_dir()); `make setup` creates it, off any audit's critical path."""
+    import sys
+    from importlib.metadata import version
+
+    cache = cache_dir()
+    template = cache / f"mlflow-{version('mlflow')}-empty.db"
+    if not template.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = template.with_name(f"{template.name}.{os.getpid()}.tmp")
+        # in a process of its own whose working directory is the cache: MLflow gives the store's `Default`
+        # experiment (which muaudit never uses) an artifact folder there, not in whatever folder ran this
+        script = "from mlflow.tracking import MlflowClient; import sys; MlflowClient(sys.argv[1]).search_experiments()"
+        subprocess.run([sys.executable, "-c", script, f"sqlite:///{tmp}"], cwd=cache, check=True,
+                       capture_output=True, env={**os.environ, "MLFLOW_LOGGING_LEVEL": "WARNING"})
+        os.replace(tmp, template)
+    return template
 
 
 def experiment_id(cl, workspace: str | Path = ".") -> str:
