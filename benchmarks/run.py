@@ -127,6 +127,26 @@ def overhead_breakdown(ws: Path, wall: float) -> dict[str, float]:
             "between_stages": wall - before - body - (parent[3] - last) / 1000}
 
 
+def bench_pairs(tmp: Path, overrides: dict, pairs: int) -> None:
+    """Item 2 again, `pairs` times: bare.py and a cold `--workers 2` audit back to back, each pair in fresh
+    workspaces, so that both sides of each ratio meet the same load on a shared machine."""
+    import statistics
+
+    if pairs < 1:
+        return
+    out(f"\nItem 2 measured side by side {pairs} more time(s) (bare, then the cold audit with the default 2 workers):\n")
+    out("| pair | bare s | cold `--workers 2` s | ratio | load average at the start |")
+    out("|---|---|---|---|---|")
+    ratios = []
+    for i in range(1, pairs + 1):
+        load = os.getloadavg()[0]
+        b = bare(workspace(tmp, f"pair{i}-bare", overrides))["total"]
+        cold, _ = audit(workspace(tmp, f"pair{i}-cold", overrides), 2)
+        ratios.append(cold / b)
+        out(f"| {i} | {b:.1f} | {cold:.1f} | {cold / b:.2f} | {load:.1f} |")
+    out(f"\nMedian ratio over the {pairs} pair(s): **{statistics.median(ratios):.2f}** (goal <= 1.15).\n")
+
+
 def bench_pipeline(tmp: Path, overrides: dict, label: str) -> Path:
     import yaml
 
@@ -368,6 +388,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny params for the audit items too")
     parser.add_argument("--skip", default="", help="comma-separated items to skip: audit,extract,metrics,scaling")
     parser.add_argument("--scales", default="1,4,16", help="dataset multiples for item 8")
+    parser.add_argument("--pairs", type=int, default=2, help="extra side-by-side pairs of item 2 (bare, cold at 2 workers)")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     out("# muaudit benchmark results\n")
@@ -381,8 +402,9 @@ def main() -> None:
         if "audit" not in skip:
             # without the tune@ stages' searches (benchmarks/bare.py runs the same tune bodies, so the ratio
             # would hold with them; they would make the benchmark take a quarter of an hour: docs/tuning.md)
-            ws = bench_pipeline(tmp, TINY if args.quick else {"unlearn": {"tune": []}},
-                                "tiny params" if args.quick else "default params, unlearn.tune: []")
+            overrides = TINY if args.quick else {"unlearn": {"tune": []}}
+            ws = bench_pipeline(tmp, overrides, "tiny params" if args.quick else "default params, unlearn.tune: []")
+            bench_pairs(tmp, overrides, args.pairs)
         if "extract" not in skip:
             if ws is None:
                 ws = workspace(tmp, "extract", TINY)

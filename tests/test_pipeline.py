@@ -44,3 +44,27 @@ def test_committer_commits_in_the_background_and_reports_run_ids(tiny_workspace:
     assert list(errors) == ["train"]
     assert [s for batch in seen for s in batch.items()] == [("split", "run-1")]
     assert "split" in yaml.safe_load((ws / "dvc.lock").read_text())["stages"]
+
+
+def test_committer_batches_what_finishes_within_its_interval_and_flush_commits_at_once(tmp_path, monkeypatch):
+    """Each commit rewrites dvc.lock through DVC's YAML writer: stages that finish close together share one."""
+    import time
+
+    from muaudit.runner import pipeline
+
+    batches: list[list[str]] = []
+    monkeypatch.setattr(pipeline, "commit", lambda ws, stages: batches.append(list(stages)) or {})
+    committer = Committer(tmp_path, interval_s=0.5)
+    committer.submit("a")  # the first commit is at once
+    committer.flush()
+    for stage in ("b", "c", "d"):  # within the interval after it: one batch
+        committer.submit(stage)
+        time.sleep(0.05)
+    start = time.monotonic()
+    committer.submit("e")
+    committer.flush()  # a stage that reads dvc.lock does not wait for the interval
+    flushed_after = time.monotonic() - start
+    committer.close()
+    assert batches[0] == ["a"] and sorted(s for b in batches[1:] for s in b) == ["b", "c", "d", "e"]
+    assert len(batches) <= 3 and ["b", "c", "d"] == batches[1][:3]
+    assert flushed_after < 0.5

@@ -135,19 +135,29 @@ def commit(workspace: str | Path, stages: list[str]) -> dict[str, str]:
         return dvc_adapter.commit(workspace, stages)
 
 
+COMMIT_INTERVAL_S = 5.0  # the committer's batches are at least this far apart, unless a stage or the end waits
+_FLUSH = object()  # a marker in the committer's queue: someone waits for every commit so far
+
+
 class Committer:
-    """Commits finished stages from one background thread, batching those that finish meanwhile.
+    """Commits finished stages from one background thread, in batches.
 
     The stage's task hands its stage over and returns, so the next stage starts while the previous one
-    is recorded (on another core); outputs are never rewritten by a commit (relink=False), so a downstream
-    stage may read them meanwhile. close() waits for every commit and returns stage -> error.
+    is recorded; outputs are never rewritten by a commit (relink=False), so a downstream stage may read them
+    meanwhile. Each commit round-trips the whole dvc.lock through DVC's YAML writer and re-reads dvc.yaml
+    and params.yaml: 0.2-0.5 s of CPU that the stages need on a small machine (benchmarks/results.md). So
+    a batch takes every stage that finishes within COMMIT_INTERVAL_S of the previous commit; flush() (a stage
+    that reads dvc.lock) and close() (the end, also on Ctrl-C) commit at once. A SIGKILL loses at most the
+    stages of one interval: their outputs are on disk, and the next audit reruns them.
+    close() waits for every commit and returns stage -> error.
     """
 
-    def __init__(self, workspace: str | Path, on_commit=None):
+    def __init__(self, workspace: str | Path, on_commit=None, interval_s: float = COMMIT_INTERVAL_S):
         import queue
 
         self.workspace = workspace
         self.on_commit = on_commit  # called with {stage: MLflow run id} of the committed stages
+        self.interval_s = interval_s
         self.errors: dict[str, str] = {}
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="dvc-commit", daemon=True)
@@ -158,19 +168,27 @@ class Committer:
 
     def _loop(self) -> None:
         import queue
+        import time
 
         closing = False
+        last = float("-inf")
         while not closing:
             batch = [self._queue.get()]
-            while True:
+            while batch[-1] is not None and batch[-1] is not _FLUSH:
+                try:
+                    batch.append(self._queue.get(timeout=max(0.0, last + self.interval_s - time.monotonic())))
+                except queue.Empty:
+                    break
+            while True:  # what else is queued already goes in this batch too
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
             closing = None in batch
             try:
-                self._commit_batch(dict(item for item in batch if item is not None))
+                self._commit_batch(dict(item for item in batch if isinstance(item, tuple)))
             finally:
+                last = time.monotonic()
                 for _ in batch:
                     self._queue.task_done()
 
@@ -192,6 +210,7 @@ class Committer:
 
     def flush(self) -> None:
         """Wait until every stage submitted so far is recorded in dvc.lock (or failed to be)."""
+        self._queue.put(_FLUSH)
         self._queue.join()
 
     def close(self) -> dict[str, str]:
