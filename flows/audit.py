@@ -91,6 +91,9 @@ def tag_stage_hashes(workspace: str, run_ids: dict[str, str]) -> None:
             client.set_tag(run_id, "dvc.stage_hash", digests[stage])
 
 
+BOARD_POLL_S = 0.2
+
+
 def schedule(plan: Plan, submit, poll_s: float = 0.02, board: Board | None = None) -> dict[str, str]:
     """Submit each stage once its upstream stages succeeded; returns stage -> ok | failed | blocked.
 
@@ -98,6 +101,7 @@ def schedule(plan: Plan, submit, poll_s: float = 0.02, board: Board | None = Non
     outcome: dict[str, str] = {}
     pending = list(plan.stages)
     running: dict[str, object] = {}
+    polled = 0.0
     while pending or running:
         for stage in list(pending):
             ups = plan.upstream.get(stage, [])
@@ -123,8 +127,10 @@ def schedule(plan: Plan, submit, poll_s: float = 0.02, board: Board | None = Non
                 del running[stage]
                 if board is not None:
                     board.ended(stage, outcome[stage])
-        if board is not None:
+        # the stages' epochs are read 5 times a second; finished stages are seen every poll_s
+        if board is not None and time.monotonic() - polled >= BOARD_POLL_S:
             board.poll()
+            polled = time.monotonic()
         if running:
             time.sleep(poll_s)
     return outcome

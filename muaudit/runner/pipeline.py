@@ -135,7 +135,7 @@ def commit(workspace: str | Path, stages: list[str]) -> dict[str, str]:
         return dvc_adapter.commit(workspace, stages)
 
 
-COMMIT_INTERVAL_S = 5.0  # the committer's batches are at least this far apart, unless a stage or the end waits
+COMMIT_INTERVAL_S = 10.0  # the committer's batches are at least this far apart, unless a stage or the end waits
 _FLUSH = object()  # a marker in the committer's queue: someone waits for every commit so far
 
 
