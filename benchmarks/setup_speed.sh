@@ -22,7 +22,8 @@ echo "plain pip install -r requirements.lock: $(echo "$t1 - $t0" | bc) s; load a
 mkdir -p "$tmp/clone"
 (cd "$root" && git ls-files -z | tar --null -T - -cf -) | tar -xf - -C "$tmp/clone"
 t2=$(now)
-PIP_CACHE_DIR="$tmp/uv-pip-cache" UV_CACHE_DIR="$tmp/uv-cache" make -s -C "$tmp/clone" setup
+PIP_CACHE_DIR="$tmp/uv-pip-cache" UV_CACHE_DIR="$tmp/uv-cache" MUAUDIT_CACHE_DIR="$tmp/muaudit-cache" \
+    make -s -C "$tmp/clone" setup
 t3=$(now)
 echo "make setup (uv): $(echo "$t3 - $t2" | bc) s; load after: $(load)"
 echo "ratio make setup / plain pip: $(echo "scale=3; ($t3 - $t2) / ($t1 - $t0)" | bc)"
