@@ -36,7 +36,8 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 	@$(BIN)/python -c "import torch, prefect, dvc, mlflow, muaudit" || (echo "setup failed: see the output above" && exit 1)
 	@$(BIN)/python -m compileall -q muaudit tasks flows >/dev/null
 	@# an empty MLflow store migrated once per user, copied into each fresh workspace (muaudit.runner.tracking)
-	@$(BIN)/python -c "from muaudit.runner.tracking import store_template; store_template()"
+	@$(BIN)/python -c "from muaudit.runner.tracking import store_template; store_template()" 2>/dev/null \
+		|| echo "note: ~/.cache/muaudit is not writable; each fresh workspace migrates its own MLflow store"
 	@touch $(STAMP)
 
 audit: setup

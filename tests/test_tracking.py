@@ -64,3 +64,15 @@ def test_a_fresh_store_is_a_copy_of_the_migrated_template(tmp_path, monkeypatch)
     cl = tracking.client(ws)
     runs = cl.search_runs([tracking.experiment_id(cl, ws)])
     assert [r.data.metrics["x"] for r in runs] == [1.0]
+
+
+def test_without_a_writable_cache_mlflow_creates_the_store_itself(tmp_path, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the cache folder would be: nothing can be written under it
+    monkeypatch.setenv("MUAUDIT_CACHE_DIR", str(blocked / "cache"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    with tracking.run("stage", ws) as rec:
+        rec.log_metrics({"x": 2.0})
+    assert (ws / "mlflow.db").exists() and not list(ws.glob("mlflow.db.*.tmp"))

@@ -65,7 +65,10 @@ def fresh_store(path: Path) -> None:
     import shutil
 
     tmp = f"{path}.{os.getpid()}.tmp"
-    shutil.copyfile(store_template(), tmp)
+    try:
+        shutil.copyfile(store_template(), tmp)
+    except (OSError, subprocess.SubprocessError):  # no writable cache: MLflow creates and migrates the store
+        return
     os.replace(tmp, path)
 
 
