@@ -24,8 +24,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--table", help="also write the metrics table here (Parquet), to compare with the pipeline's")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    import hashlib
-
     import numpy as np
 
     import tasks.attack
@@ -40,7 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
     import tasks.unlearn
     from muaudit.config import load_params
     from muaudit.data import get_dataset
-    from muaudit.data.split import split_data
+    from muaudit.data.split import forget_fingerprint, split_data
     from muaudit.lineage.identity import make_identity
     from muaudit.metrics.context import ArrayStore
     from muaudit.runtime import configure
@@ -93,8 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     store = ArrayStore(*rows, acts)
     sidecars = {name: model.meta for name, model in models.items()}
     table = timed("metrics", tasks.metrics.run, store, sidecars, attacks).output
-    forget = sorted(str(s) for s in data.sample_ids[data.roles == "forget"])
-    summary = {**data.info, "forget_fingerprint": hashlib.sha256("\n".join(forget).encode()).hexdigest()}
+    summary = {**data.info, "forget_fingerprint": forget_fingerprint(data.sample_ids, data.roles)}
     lineage = {"code_commit": "", "artifacts": [], "stage_runs": {}, "input_hashes": {},
                "identity": make_identity(Path(args.params).parent, p.model_dump(), "", [])}
     timed("report", tasks.report.run, table, summary, sidecars, store, lineage, chosen)

@@ -57,7 +57,7 @@ def judged_config(params):
 
 
 def verdicts(pool: Pool, params, retrain_ids: list[str], judged: list[str]):
-    table = compute_metrics(ParquetStore(pool.activations), read_sidecars(str(pool.models), None, {}), retrain_ids,
+    table = compute_metrics(ParquetStore(pool.activations), read_sidecars(str(pool.models)), retrain_ids,
                             judged, judged_config(params),
                             params.split.scenario)
     return table, table[(table.metric == "verdict") & (table.layer == "")].set_index("model").label

@@ -148,7 +148,7 @@ def child_metrics(root: str, models: int) -> None:
     # every enabled metric that reads activations (the attacks read the attack stages' results, which a
     # synthetic store does not have; their memory is one model's weights per stage)
     enabled = [n for n in registry.MetricsConfig().enabled if registry.get(n).scope != "attack"]
-    table = compute_metrics(ParquetStore(root), read_sidecars(str(Path(root).parent / "models"), None, {}), retrains,
+    table = compute_metrics(ParquetStore(root), read_sidecars(str(Path(root).parent / "models")), retrains,
                             methods, {"enabled": enabled},
                             scenario="class")
     print(f"rows={len(table)}", file=sys.stderr)

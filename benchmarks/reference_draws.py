@@ -68,7 +68,7 @@ def compute(a, params) -> None:
     i, n = (int(x) for x in a.part.split("/"))
     refs = seeds[i - 1::n]
     start = time.perf_counter()
-    table = compute_metrics(ParquetStore(pool.activations), read_sidecars(str(pool.models), None, {}), refs,
+    table = compute_metrics(ParquetStore(pool.activations), read_sidecars(str(pool.models)), refs,
                             [m for m in seeds if m not in refs] + controls, judged_config(params), params.split.scenario)
     table = table[table.reference != "band"]
     table.to_parquet(rows_path(Path(a.work), params.split.scenario, a.seed_set, a.part))

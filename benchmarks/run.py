@@ -363,7 +363,7 @@ def bench_metrics(tmp: Path) -> None:
                 acts = {k: rng.standard_normal((n, d)).astype(np.float32) for k, d in dims.items()}
                 write_model_activations(root / f"model={model}", ids, roles, labels, acts)
         s = time.perf_counter()
-        compute_metrics(ParquetStore(root), read_sidecars(str(tmp / "models"), None, {}), retrain, methods, NO_ATTACKS,
+        compute_metrics(ParquetStore(root), read_sidecars(str(tmp / "models")), retrain, methods, NO_ATTACKS,
                         "random")
         t = time.perf_counter() - s
         out(f"| {6 + m} | {t:.2f} | {t / (6 + m):.3f} |")

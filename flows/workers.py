@@ -41,16 +41,15 @@ def _warm(workspace: str, parent: int) -> None:
     # a worker whose audit process died (SIGKILL) exits too, instead of living on as an orphan
     threading.Thread(target=exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     enter_workspace(workspace)
-    import mlflow.tracking  # noqa: F401 (no client yet: the audit process creates a new store first)
-    import torch  # noqa: F401
+    import importlib
 
-    import tasks.extract  # noqa: F401
-    import tasks.metrics  # noqa: F401
-    import tasks.report  # noqa: F401
-    import tasks.retrain  # noqa: F401
-    import tasks.split  # noqa: F401
-    import tasks.train  # noqa: F401
-    import tasks.unlearn  # noqa: F401
+    import mlflow.tracking  # noqa: F401 (no client yet: the audit process creates a new store first)
+
+    import muaudit.runner.stage  # noqa: F401 (what runs every stage)
+    from muaudit.runner import stage_table
+
+    for module in sorted({s.module for s in stage_table.STAGES}):  # every stage body, torch with them
+        importlib.import_module(f"tasks.{module}")
 
 
 def run_in_worker(cmd: str, stage: str, env: dict[str, str]) -> tuple[int, str, str]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from muaudit.data import SplitData
-
-ROLES = ("forget", "retain", "test")
+from muaudit.data import ROLES, SplitData
 
 
 class SplitTensors:

@@ -151,7 +151,7 @@ def run(params: Params, hooks, metrics: pd.DataFrame, split: dict, models: dict[
     box = instrument_check(checks)
     errors = table[table.metric == "error"]
     problems = dict(zip(errors.model, errors.label, strict=True))
-    verdict_records = verdicts_json(table, params.metrics.parsed().verdict)
+    verdict_records = verdicts_json(table, vcfg)
     sentences = conclusion(pd.DataFrame(verdict_records, columns=["model", "verdict", "layers_outside"]), methods,
                            checks)
     policy_md = "\n".join(f"- **{m}**: {'pass' if o['pass'] else 'fail: ' + '; '.join(o['reasons'])}"

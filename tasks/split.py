@@ -7,7 +7,7 @@ before anything trains, exactly as `muaudit run` does in its pre-run check.
 from __future__ import annotations
 
 from muaudit.config import Params
-from muaudit.data import make_roles
+from muaudit.data import ROLES, make_roles
 from muaudit.data.registry import Dataset
 from muaudit.data.split import NewSplit, requested_ids, tuning_mask
 from muaudit.results import StageResult
@@ -19,7 +19,7 @@ def run(params: Params, hooks, dataset: Dataset) -> StageResult:
         dataset.y, split.scenario, split.forget_fraction, split.forget_classes, data.test_fraction, split.seed,
         dataset.sample_ids, requested_ids(split.forget_ids, split.forget_ids_file), dataset.num_classes,
     )
-    counts = {f"n_{role}": float((roles == role).sum()) for role in ("forget", "retain", "test")}
+    counts = {f"n_{role}": float((roles == role).sum()) for role in ROLES}
     return StageResult(NewSplit(dataset, roles, tuning_mask(roles, split.tune_fraction, split.seed)), counts)
 
 

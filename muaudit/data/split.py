@@ -159,6 +159,12 @@ class SplitData:
         return np.flatnonzero(self.roles == role)
 
 
+def forget_fingerprint(sample_ids: np.ndarray, roles: np.ndarray) -> str:
+    """sha256 of the forget set's sample ids, sorted, one per line: the deletion request being audited."""
+    ids = sorted(str(s) for s in np.asarray(sample_ids)[np.asarray(roles) == "forget"])
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
 def split_data(new: NewSplit) -> SplitData:
     """The split as load_split returns it, without the files (benchmarks/bare.py)."""
     _, info = describe_split(new.dataset, new.roles, new.tune)

@@ -13,14 +13,15 @@ level falls as K grows, so power does not fall with more seeds.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import math
-import os
 
 import numpy as np
 
-from muaudit.io import cache_dir
+from muaudit.errors import MuauditError
+from muaudit.io import atomic_write, cache_dir
 
 SCALES = ("identity", "fisher_z", "log", "logit")
 CLIP = 1e-9  # keeps Fisher-z and logit finite at the edges of their range (CKA = 1, accuracy 0 or 1)
@@ -98,13 +99,13 @@ def _null_table(k: int, tail_df: float) -> np.ndarray:
     except (OSError, ValueError):
         pass
     table = _simulate_null(k, tail_df)
-    try:  # a cache: a machine where it cannot be written computes the table in every process
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy")
-        np.save(tmp, table, allow_pickle=False)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+
+    def save(tmp) -> None:
+        with open(tmp, "wb") as fh:  # a handle: np.save would add .npy to the temporary's name
+            np.save(fh, table, allow_pickle=False)
+
+    with contextlib.suppress(OSError, MuauditError):  # a cache: where it cannot be written, every process computes
+        atomic_write(path, save)
     return table
 
 

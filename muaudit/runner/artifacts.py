@@ -8,95 +8,95 @@ muaudit.models.weights, muaudit.store); every write replaces its target atomical
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from muaudit.config import Params
-from muaudit.errors import BadInputError
-from muaudit.io import atomic_dir, atomic_write_bytes, atomic_write_json, read_json
+from muaudit.io import atomic_dir, atomic_write_bytes, atomic_write_json, read_json, read_parquet
 
 
-def read_dataset(path: str, params: Params, loaded: dict) -> Any:
+@dataclass
+class ReadContext:
+    """What a reader may need besides its path: the params, the inputs read before it (the split comes
+    first: a model is built for its shape) and the paths of the stage's named inputs."""
+
+    params: Params | None = None
+    loaded: dict = field(default_factory=dict)
+    paths: list[str] = field(default_factory=list)
+
+
+def read_dataset(path: str, ctx: ReadContext) -> Any:
     from muaudit.data import get_dataset
 
-    d = params.data
+    d = ctx.params.data
     return get_dataset(d.name, d.path, label_column=d.label_column, id_column=d.id_column)
 
 
-def read_split(path: str, params: Params, loaded: dict) -> Any:
+def read_split(path: str, ctx: ReadContext | None = None) -> Any:
     from muaudit.data import load_split
 
     return load_split(path)
 
 
-def read_model(path: str, params: Params, loaded: dict) -> Any:
+def read_model(path: str, ctx: ReadContext) -> Any:
     """The sidecar, and the network built from params.model for the split's shape (none for a model whose
     stage recorded only an outcome: status failed or skipped)."""
-    from muaudit.models import build_model, load_model
-    from muaudit.models.weights import StoredModel
+    from muaudit.models import build_model
+    from muaudit.models.weights import WEIGHTS, StoredModel, load_weights
 
-    meta = read_json(Path(path) / "model.json", "the model sidecar written by the model's stage")
-    if meta.get("status", "ok") != "ok":
-        return StoredModel(meta)
-    split = loaded["split"]
-    m = params.model
-    net, _ = load_model(build_model(m.name, split.input_shape, split.num_classes, **m.kwargs), path)
-    return StoredModel(meta, net)
+    stored = StoredModel(read_json(Path(path) / "model.json", "the model sidecar written by the model's stage"))
+    if not stored.ok:
+        return stored
+    split, m = ctx.loaded["split"], ctx.params.model
+    stored.net = load_weights(build_model(m.name, split.input_shape, split.num_classes, **m.kwargs),
+                              Path(path) / WEIGHTS).eval()
+    return stored
 
 
-def read_json_file(path: str, params: Params, loaded: dict) -> Any:
+def read_json_file(path: str, ctx: ReadContext | None = None) -> Any:
     return read_json(path, "a stage's JSON output")
 
 
-def read_json_folder(path: str, params: Params, loaded: dict) -> dict[str, dict]:
+def read_json_folder(path: str, ctx: ReadContext | None = None) -> dict[str, dict]:
     """file stem -> content of every *.json in the folder (data/tune_reference, data/tune)."""
     return {f.stem: read_json(f, "a stage's JSON output") for f in sorted(Path(path).glob("*.json"))}
 
 
-def read_activation_store(path: str, params: Params, loaded: dict) -> Any:
+def read_activation_store(path: str, ctx: ReadContext | None = None) -> Any:
     from muaudit.metrics.context import ParquetStore
 
     return ParquetStore(path)
 
 
-def read_attacks(path: str, params: Params, loaded: dict) -> dict[str, dict]:
+def read_attacks(path: str, ctx: ReadContext | None = None) -> dict[str, dict]:
     """model -> the attack stage's result (data/attacks/model=<id>/attack.json)."""
     return {f.parent.name.removeprefix("model="): read_json(f, "the attack stage's results")
             for f in sorted(Path(path).glob("model=*/attack.json"))}
 
 
-def read_sidecars(path: str, params: Params, loaded: dict) -> dict[str, dict]:
+def read_sidecars(path: str, ctx: ReadContext | None = None) -> dict[str, dict]:
     """model -> its sidecar (data/models/<id>/model.json)."""
     return {f.parent.name: read_json(f, "the model sidecar") for f in sorted(Path(path).glob("*/model.json"))}
 
 
-def read_metrics(path: str, params: Params, loaded: dict) -> Any:
-    import pyarrow.parquet as pq
-
-    from muaudit.io import require_file
-
-    table = require_file(Path(path) / "metrics.parquet", "the metrics table written by the metrics stage")
-    try:
-        return pq.read_table(table).to_pandas()
-    except Exception as err:  # pyarrow raises several types for truncated files
-        raise BadInputError(f"{table}: not a readable Parquet file ({type(err).__name__})") from None
+def read_metrics(path: str, ctx: ReadContext | None = None) -> Any:
+    return read_parquet(Path(path) / "metrics.parquet", "the metrics table written by the metrics stage").to_pandas()
 
 
-def read_split_summary(path: str, params: Params, loaded: dict) -> dict:
+def read_split_summary(path: str, ctx: ReadContext | None = None) -> dict:
     """split.json, and the forget set's fingerprint from the manifest (without loading the samples)."""
-    import hashlib
-
-    import pyarrow.parquet as pq
+    from muaudit.data.split import forget_fingerprint
 
     info = read_json(Path(path) / "split.json", "the split summary written by the split stage")
-    meta = pq.read_table(Path(path) / "manifest.parquet", columns=["sample_id", "role"]).to_pandas()
-    ids = sorted(meta[meta.role == "forget"].sample_id.astype(str))
-    return {**info, "forget_fingerprint": hashlib.sha256("\n".join(ids).encode()).hexdigest()}
+    meta = read_parquet(Path(path) / "manifest.parquet", "the split manifest written by the split stage",
+                        columns=["sample_id", "role"]).to_pandas()
+    return {**info, "forget_fingerprint": forget_fingerprint(meta.sample_id.to_numpy(), meta.role.to_numpy())}
 
 
-def read_lineage(path: str, params: Params, loaded: dict, inputs: list[str] | None = None) -> dict:
+def read_lineage(path: str, ctx: ReadContext) -> dict:
     """What the report states about how it was made: every locked output with its md5 and the MLflow run
-    that made it, the code commit, the audit's identity and the sha256 of every input file."""
+    that made it, the code commit, the audit's identity and the sha256 of every input file (ctx.paths)."""
     from muaudit.lineage.identity import make_identity
     from muaudit.lineage.lock import read_lock
     from muaudit.lineage.manifest import artifact_hashes
@@ -111,18 +111,23 @@ def read_lineage(path: str, params: Params, loaded: dict, inputs: list[str] | No
     for a in artifacts:
         a["mlflow_run_id"] = a.pop("run_id") or "–"
     commit = git_commit(ws)
-    inputs = inputs or []
     return {"code_commit": commit, "artifacts": artifacts, "stage_runs": runs,
-            "identity": make_identity(ws, params.model_dump(), commit, inputs),
-            "input_hashes": artifact_hashes(ws, inputs)}
+            "identity": make_identity(ws, ctx.params.model_dump(), commit, ctx.paths),
+            "input_hashes": artifact_hashes(ws, ctx.paths)}
 
 
-READERS: dict[str, Callable[[str, Params, dict], Any]] = {
+READERS: dict[str, Callable[[str, ReadContext], Any]] = {
     "dataset": read_dataset, "split": read_split, "model": read_model, "json": read_json_file,
     "json_folder": read_json_folder, "activation_store": read_activation_store, "attacks": read_attacks,
     "sidecars": read_sidecars, "metrics": read_metrics, "split_summary": read_split_summary,
     "lineage": read_lineage,
 }
+
+
+def _write_folder_of_one(path: str, name: str, value) -> None:
+    """A stage's output folder holding one JSON file, replaced whole."""
+    with atomic_dir(path) as tmp:
+        atomic_write_json(Path(tmp) / name, value)
 
 
 def write_split(path: str, value) -> None:
@@ -135,8 +140,7 @@ def write_model(path: str, value) -> None:
     from muaudit.models import save_model
 
     if value.net is None:  # an outcome without weights: the sidecar alone says why
-        with atomic_dir(path) as tmp:
-            atomic_write_json(Path(tmp) / "model.json", value.meta)
+        _write_folder_of_one(path, "model.json", value.meta)
     else:
         save_model(value.net, path, value.meta)
 
@@ -150,8 +154,7 @@ def write_activations(path: str, value) -> None:
     from muaudit.store import STATUS_FILE, stream_model_activations
 
     if value.status != "ok":
-        with atomic_dir(path) as tmp:
-            atomic_write_json(Path(tmp) / STATUS_FILE, {"status": value.status})
+        _write_folder_of_one(path, STATUS_FILE, {"status": value.status})
         return
     with stream_model_activations(path, value.layer_meta) as writer:
         for batch in value.batches:
@@ -159,8 +162,7 @@ def write_activations(path: str, value) -> None:
 
 
 def write_attack(path: str, value) -> None:
-    with atomic_dir(path) as tmp:
-        atomic_write_json(Path(tmp) / "attack.json", value)
+    _write_folder_of_one(path, "attack.json", value)
 
 
 def write_metrics(path: str, value) -> None:

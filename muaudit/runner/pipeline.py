@@ -1,7 +1,8 @@
 """What to run, decided by DVC alone, and how one stage is executed and recorded in dvc.lock.
 
 No Prefect here: the flow in flows/audit.py sequences what this module plans. A stage is executed in a
-warm worker process as its dvc.yaml cmd (`python -m tasks.<module> ARGS`) would run it (muaudit.runner.stage), then `dvc commit` records exactly what `dvc repro` would have recorded.
+warm worker process as its dvc.yaml cmd (`python -m tasks.<module> ARGS`) would run it
+(muaudit.runner.stage), then `dvc commit` records exactly what `dvc repro` would have recorded.
 """
 
 from __future__ import annotations

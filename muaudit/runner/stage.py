@@ -92,19 +92,19 @@ def recorded_params(stage: stage_table.Stage, params: Params, args: argparse.Nam
 def read_inputs(stage: stage_table.Stage, params: Params, args: argparse.Namespace) -> dict:
     """The body's keyword arguments: each input read by its kind's reader (the split first: a model is built
     for its shape), and the matrix item's values."""
-    loaded: dict = {}
-    named = [a for a in stage.inputs if a.option]
+    ctx = artifacts.ReadContext(params, paths=[p for a in stage.inputs if a.option and (p := getattr(args, a.option))])
     for a in sorted(stage.inputs, key=lambda a: a.kind != "split"):
-        key = a.option or a.kind
         path = getattr(args, a.option) if a.option else a.path
-        if path is None:
-            loaded[key] = None
-        elif a.kind == "lineage":
-            loaded[key] = artifacts.read_lineage(path, params, loaded, [getattr(args, n.option) for n in named
-                                                                        if getattr(args, n.option)])
-        else:
-            loaded[key] = artifacts.READERS[a.kind](path, params, loaded)
-    return {**loaded, **{k: getattr(args, k) for k in stage.options if hasattr(args, k)}}
+        ctx.loaded[a.option or a.kind] = None if path is None else artifacts.READERS[a.kind](path, ctx)
+    return {**ctx.loaded, **{k: getattr(args, k) for k in stage.options if hasattr(args, k)}}
+
+
+def compute(stage: stage_table.Stage, params: Params, args: argparse.Namespace, hooks: TrainingHooks) -> StageResult:
+    """Read the stage's inputs, call its body, write its output (a streamed output is computed here)."""
+    body = importlib.import_module(f"tasks.{stage.module}").run
+    result = body(params, hooks, **read_inputs(stage, params, args))
+    artifacts.WRITERS[stage.output.kind](args.out, result.output)
+    return result
 
 
 def _run(module: str, argv: list[str] | None) -> tuple[int, str, str]:
@@ -114,22 +114,15 @@ def _run(module: str, argv: list[str] | None) -> tuple[int, str, str]:
     name = stage_name(module)
     stage = _table_entry(name, module)
     workspace = Path(args.params).parent
-    body = importlib.import_module(f"tasks.{module}").run
     trace = None
     run_id = ""
-
-    def compute(hooks: StageHooks) -> StageResult:
-        result = body(params, hooks, **read_inputs(stage, params, args))
-        artifacts.WRITERS[stage.output.kind](args.out, result.output)  # a streamed output is computed here
-        return result
-
     try:
         params = load_params(args.params)
         env = configure(params.runtime.threads, params.runtime.device, params.runtime.deterministic)
         recorded = recorded_params(stage, params, args)
         hooks = StageHooks.for_stage(name, args, params, env, [args.out], recorded)
         if os.environ.get(NO_TRACKING_ENV):
-            compute(hooks)
+            compute(stage, params, args, hooks)
             hooks.finished(recorded_by_dvc=not os.environ.get(PARENT_ENV))
             return 0, run_id, ""
         from muaudit.runner import tracking
@@ -146,7 +139,7 @@ def _run(module: str, argv: list[str] | None) -> tuple[int, str, str]:
             rec.log_params(recorded)
             start = time.perf_counter()
             try:
-                result = compute(hooks)
+                result = compute(stage, params, args, hooks)
             except Exception as err:
                 trace = _record_failure(rec, workspace, name, err)
                 raise
@@ -172,10 +165,7 @@ def run_files(name: str, params: Params, paths: dict[str, str], hooks: TrainingH
     configure(params.runtime.threads, params.runtime.device, params.runtime.deterministic)  # as a stage run does
     named = {a.option: paths.get(a.option) for a in (*stage.inputs, stage.output) if a.option}
     args = argparse.Namespace(**named, **{k: options.get(k) for k in stage.options})
-    body = importlib.import_module(f"tasks.{stage.module}").run
-    result = body(params, hooks or TrainingHooks(), **read_inputs(stage, params, args))
-    artifacts.WRITERS[stage.output.kind](args.out, result.output)
-    return result
+    return compute(stage, params, args, hooks or TrainingHooks())
 
 
 def _table_entry(name: str, module: str) -> stage_table.Stage:

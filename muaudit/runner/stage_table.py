@@ -44,13 +44,12 @@ METHOD = {"method": str}
 
 def _per_model(prefix: str, module: str, kind: str, folder: str, params: tuple[str, ...]) -> list[Stage]:
     """The extract or attack stage of the original, each retrained model, each method and each extra seed."""
-    models = [("original", "original", {}, ()), ("retrain", "retrain_{seed}", SEED, ("seed",)),
-              ("unlearn", "{method}", METHOD, ("method",)),
-              ("unlearn_seed", "{method}_s{seed}", {**METHOD, **SEED}, ("method", "seed"))]
+    models = [("original", "original", ()), ("retrain", "retrain_{seed}", ("seed",)),
+              ("unlearn", "{method}", ("method",)), ("unlearn_seed", "{method}_s{seed}", ("method", "seed"))]
     return [Stage(f"{prefix}_{suffix}", module,
                   (Artifact("model_dir", "model", f"data/models/{model}"), SPLIT),
                   Artifact("out", kind, f"{folder}/model={model}"), params, matrix=matrix)
-            for suffix, model, _options, matrix in models]
+            for suffix, model, matrix in models]
 
 
 STAGES: tuple[Stage, ...] = (

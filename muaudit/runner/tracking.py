@@ -17,7 +17,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from muaudit.io import cache_dir, pid_alive
+from muaudit.errors import MuauditError
+from muaudit.io import atomic_write, cache_dir, pid_alive
 from muaudit.runner.interrupt import STOP
 
 EXPERIMENT = os.environ.get("MUAUDIT_EXPERIMENT", "muaudit")
@@ -64,12 +65,11 @@ def fresh_store(path: Path) -> None:
     migrations (2-4 s) at every fresh workspace's first run; MLflow checks the copy's schema on open."""
     import shutil
 
-    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        shutil.copyfile(store_template(), tmp)
-    except (OSError, subprocess.SubprocessError):  # no writable cache: MLflow creates and migrates the store
+        template = store_template()
+    except (OSError, subprocess.SubprocessError, MuauditError):  # no writable cache: MLflow makes the store
         return
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: shutil.copyfile(template, tmp))
 
 
 def store_template() -> Path:
@@ -81,14 +81,13 @@ def store_template() -> Path:
     cache = cache_dir()
     template = cache / f"mlflow-{version('mlflow')}-empty.db"
     if not template.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = template.with_name(f"{template.name}.{os.getpid()}.tmp")
         # in a process of its own whose working directory is the cache: MLflow gives the store's `Default`
-        # experiment (which muaudit never uses) an artifact folder there, not in whatever folder ran this
+        # experiment (which muaudit never uses) an artifact folder there, not in whatever folder ran this;
+        # SQLite takes the empty temporary file atomic_write makes as an empty database
         script = "from mlflow.tracking import MlflowClient; import sys; MlflowClient(sys.argv[1]).search_experiments()"
-        subprocess.run([sys.executable, "-c", script, f"sqlite:///{tmp}"], cwd=cache, check=True,
-                       capture_output=True, env={**os.environ, "MLFLOW_LOGGING_LEVEL": "WARNING"})
-        os.replace(tmp, template)
+        atomic_write(template, lambda tmp: subprocess.run(
+            [sys.executable, "-c", script, f"sqlite:///{tmp}"], cwd=cache, check=True, capture_output=True,
+            env={**os.environ, "MLFLOW_LOGGING_LEVEL": "WARNING"}))
     return template
 
 
